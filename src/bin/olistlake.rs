@@ -1,0 +1,274 @@
+//! `olistlake`: the admin CLI of the lake (tables, snapshots, rollback, expiry, SQL, loads and
+//! the self-check).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use olistlake::config::LakeArgs;
+use olistlake::job::{self, JobArgs, JobRun};
+use olistlake::lake::{self, CommitKind, Lake, ReadAt, tables};
+use olistlake::{Error, Exit, cli};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "olistlake",
+    version,
+    about = "Administer the olistlake Iceberg lakehouse"
+)]
+struct Cli {
+    #[command(flatten)]
+    lake: LakeArgs,
+
+    /// Print JSON instead of human tables.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the namespaces (bronze, silver, gold, ops) and every table that is missing.
+    Init,
+    /// Rows, files, size and last snapshot of every table.
+    Tables,
+    /// Snapshot history of one table, oldest first, with summaries.
+    Snapshots {
+        /// `namespace.table`
+        table: String,
+    },
+    /// Move a table's current snapshot back to an older one (a new metadata version; nothing
+    /// is deleted, so a rollback can itself be rolled back).
+    Rollback {
+        /// `namespace.table`
+        table: String,
+        /// The snapshot id to return to.
+        #[arg(long)]
+        to: i64,
+    },
+    /// Expire old snapshots and delete the files no remaining snapshot references.
+    ExpireSnapshots {
+        /// Only this table (default: every table).
+        #[arg(long)]
+        table: Option<String>,
+        /// Expire snapshots older than this: a duration (`7d`, `12h`, `30m`, `0s`) or an
+        /// ISO 8601 instant.
+        #[arg(long, default_value = "7d")]
+        older_than: String,
+        /// Always keep at least this many most recent snapshots.
+        #[arg(long, default_value_t = 5)]
+        retain_last: usize,
+    },
+    /// Run SQL over the lake (tables are `namespace.table`).
+    Sql {
+        query: String,
+        /// Read one table at a snapshot: `namespace.table=SNAPSHOT_ID` (repeatable).
+        #[arg(long = "snapshot", value_name = "TABLE=ID")]
+        snapshots: Vec<String>,
+        /// Read every table as it was at this instant (ISO 8601, UTC).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Load Parquet files into a table with one commit of the given kind.
+    Load {
+        /// `namespace.table`
+        table: String,
+        /// Parquet files whose columns match the table's by name.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// append: add rows; overwrite: replace the partitions the rows fall into; replace:
+        /// replace the whole table.
+        #[arg(long, value_enum, default_value_t = Mode::Append)]
+        mode: Mode,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Create, append, overwrite, replace and read back a scratch table: proves the lake works
+    /// with this configuration.
+    SelfCheck {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Mode {
+    Append,
+    Overwrite,
+    Replace,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    job::init_logging();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Fatal.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    match run(cli).await {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            let exit = e
+                .downcast_ref::<Error>()
+                .map(Error::exit)
+                .unwrap_or(Exit::Fatal);
+            eprintln!("error: {e:#}");
+            exit.into()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let config = cli.lake.resolve()?;
+    match cli.command {
+        Command::Load {
+            table,
+            files,
+            mode,
+            job,
+        } => {
+            let mut run = JobRun::new("load", &job)?;
+            let lake = match Lake::open(&config).await {
+                Ok(l) => l,
+                Err(e) => return Ok(run.finish(Err(e), None).await),
+            };
+            let result = load(&lake, &mut run, &table, &files, mode).await;
+            Ok(run.finish(result, Some(&lake)).await)
+        }
+        Command::SelfCheck { job } => {
+            let mut run = JobRun::new("self-check", &job)?;
+            let lake = match Lake::open(&config).await {
+                Ok(l) => l,
+                Err(e) => return Ok(run.finish(Err(e), None).await),
+            };
+            let result = cli::self_check(&lake, &mut run).await;
+            Ok(run.finish(result, Some(&lake)).await)
+        }
+        command => {
+            let lake = Lake::open(&config).await?;
+            admin(&lake, command, cli.json).await
+        }
+    }
+}
+
+async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit> {
+    match command {
+        Command::Init => {
+            lake.ensure_tables(tables::ALL).await?;
+            eprintln!("{} tables ready", tables::ALL.len());
+        }
+        Command::Tables => {
+            let mut stats = Vec::new();
+            for ident in lake.list_tables().await? {
+                stats.push(lake.stats(&ident).await?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", cli::render_tables(&stats));
+            }
+        }
+        Command::Snapshots { table } => {
+            let snaps = lake.snapshots(&lake::ident(&table)?).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snaps)?);
+            } else {
+                print!("{}", cli::render_snapshots(&snaps));
+            }
+        }
+        Command::Rollback { table, to } => {
+            let location = lake.rollback(&lake::ident(&table)?, to).await?;
+            let out = serde_json::json!({"table": table, "current_snapshot_id": to, "metadata_location": location});
+            println!("{out}");
+        }
+        Command::ExpireSnapshots {
+            table,
+            older_than,
+            retain_last,
+        } => {
+            let cutoff = cli::parse_cutoff(&older_than)?;
+            let targets = match table {
+                Some(t) => vec![lake::ident(&t)?],
+                None => lake.list_tables().await?,
+            };
+            let mut outcomes = Vec::new();
+            for ident in targets {
+                outcomes.push(lake.expire_snapshots(&ident, cutoff, retain_last).await?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                for o in &outcomes {
+                    println!(
+                        "{:<45} expired {:>4} snapshots, deleted {:>5} data files, {:>4} manifests, {:>4} manifest lists",
+                        o.table,
+                        o.expired_snapshots,
+                        o.deleted_data_files,
+                        o.deleted_manifests,
+                        o.deleted_manifest_lists
+                    );
+                }
+            }
+        }
+        Command::Sql {
+            query,
+            snapshots,
+            as_of,
+        } => {
+            let mut at = ReadAt::current();
+            if let Some(ts) = as_of {
+                at.as_of_ms = Some(job::parse_instant(&ts)?.and_utc().timestamp_millis());
+            }
+            for s in snapshots {
+                let (t, id) = s.split_once('=').context("--snapshot wants TABLE=ID")?;
+                at.snapshots.insert(
+                    t.to_string(),
+                    id.parse().context("snapshot id must be a number")?,
+                );
+            }
+            let batches = lake.sql(&query, &at).await?;
+            if json {
+                print!("{}", cli::batches_to_json_lines(&batches)?);
+            } else {
+                println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+            }
+        }
+        Command::Load { .. } | Command::SelfCheck { .. } => unreachable!("handled in run"),
+    }
+    Ok(Exit::Ok)
+}
+
+async fn load(
+    lake: &Lake,
+    run: &mut JobRun,
+    table: &str,
+    files: &[PathBuf],
+    mode: Mode,
+) -> olistlake::Result<Exit> {
+    let ident = lake::ident(table)?;
+    let batches = cli::read_parquet_files(files)?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let kind = match mode {
+        Mode::Append => CommitKind::Append,
+        Mode::Overwrite => {
+            CommitKind::OverwritePartitions(lake.partitions_of(&ident, &batches).await?)
+        }
+        Mode::Replace => CommitKind::Replace,
+    };
+    let mut ctx = run.commit_context();
+    ctx.input_rows = Some(rows as u64);
+    let outcome = lake.write(&ident, kind, &batches, &ctx).await?;
+    run.metric("rows_read", rows as u64);
+    run.commits.push(outcome);
+    Ok(Exit::Ok)
+}

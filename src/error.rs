@@ -1,0 +1,146 @@
+//! Typed errors of the library and the exit-code contract of every job.
+
+use std::process::ExitCode;
+
+/// Exit codes shared by every binary (spec section 8). Airflow maps them:
+/// `NothingToDo` → `skip_on_exit_code`, `Retryable` → task retries, `Fatal` → fail at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    Ok = 0,
+    /// Bad configuration, failed checks, bad input: retrying cannot help.
+    Fatal = 1,
+    /// Storage, catalog or broker unreachable, commit conflict after retries.
+    Retryable = 75, // EX_TEMPFAIL
+    /// The interval holds no new input: nothing was written.
+    NothingToDo = 99,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e.code())
+    }
+}
+
+/// Everything the library can fail with. Each variant knows whether a retry may help.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("catalog database unreachable ({uri}): {source}")]
+    CatalogUnreachable {
+        uri: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("catalog: {0}")]
+    Catalog(String),
+
+    #[error("storage unreachable ({location}): {message}")]
+    StorageUnreachable { location: String, message: String },
+
+    #[error("table {table}: commit conflict, gave up after {attempts} attempts")]
+    CommitConflict { table: String, attempts: u32 },
+
+    #[error("table {0} does not exist")]
+    NoSuchTable(String),
+
+    #[error("table {table}: snapshot {snapshot} not found")]
+    NoSuchSnapshot { table: String, snapshot: i64 },
+
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    #[error("query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("iceberg: {0}")]
+    Iceberg(#[source] iceberg::Error),
+
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<iceberg::Error> for Error {
+    fn from(e: iceberg::Error) -> Self {
+        // Storage failures surface as iceberg errors; classify them so that an unreachable
+        // object store yields the retryable exit code instead of a fatal one.
+        let text = format!("{e:#}");
+        if looks_like_unreachable(&text) {
+            Error::StorageUnreachable {
+                location: String::new(),
+                message: text,
+            }
+        } else {
+            Error::Iceberg(e)
+        }
+    }
+}
+
+fn looks_like_unreachable(text: &str) -> bool {
+    const NEEDLES: [&str; 7] = [
+        "Connection refused",
+        "connection refused",
+        "error sending request",
+        "dns error",
+        "timed out",
+        "ConnectionRefused",
+        "connect error",
+    ];
+    NEEDLES.iter().any(|n| text.contains(n))
+}
+
+impl Error {
+    /// The exit code a job ends with when it fails with this error.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::CatalogUnreachable { .. }
+            | Error::StorageUnreachable { .. }
+            | Error::CommitConflict { .. } => Exit::Retryable,
+            Error::Iceberg(e) if e.retryable() => Exit::Retryable,
+            _ => Exit::Fatal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_stable() {
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Fatal.code(), 1);
+        assert_eq!(Exit::Retryable.code(), 75);
+        assert_eq!(Exit::NothingToDo.code(), 99);
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(Error::Config("x".into()).exit(), Exit::Fatal);
+        let conflict = Error::CommitConflict {
+            table: "t".into(),
+            attempts: 3,
+        };
+        assert_eq!(conflict.exit(), Exit::Retryable);
+        let e: Error = iceberg::Error::new(
+            iceberg::ErrorKind::Unexpected,
+            "error sending request: Connection refused",
+        )
+        .into();
+        assert_eq!(e.exit(), Exit::Retryable);
+    }
+}

@@ -1,0 +1,452 @@
+//! Plumbing shared by every batch job: the data interval, run ids, logging, progress bars,
+//! the one-line JSON summary on stdout, exit codes, and the `ops.job_runs` record.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Exit, Result};
+use crate::lake::{CommitContext, CommitOutcome, Lake, tables};
+
+/// Flags of every interval-scoped batch job.
+#[derive(Args, Debug, Clone, Default)]
+pub struct JobArgs {
+    /// Start of the data interval, inclusive (ISO 8601 date or datetime; offsets are converted
+    /// to UTC). Airflow passes `data_interval_start`.
+    #[arg(long, env = "OLISTLAKE_START")]
+    pub start: Option<String>,
+
+    /// End of the data interval, exclusive (ISO 8601). Airflow passes `data_interval_end`.
+    #[arg(long, env = "OLISTLAKE_END")]
+    pub end: Option<String>,
+
+    /// Rebuild everything instead of the partitions the interval touches.
+    #[arg(long)]
+    pub full_refresh: bool,
+
+    /// Run id recorded in every commit (default: a new UUID v7). Airflow passes its run id.
+    #[arg(long, env = "OLISTLAKE_RUN_ID")]
+    pub run_id: Option<String>,
+}
+
+/// A half-open data-time interval `[start, end)`; either bound may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Interval {
+    pub start: Option<NaiveDateTime>,
+    pub end: Option<NaiveDateTime>,
+}
+
+impl Interval {
+    pub fn parse(start: Option<&str>, end: Option<&str>) -> Result<Self> {
+        let start = start.map(parse_instant).transpose()?;
+        let end = end.map(parse_instant).transpose()?;
+        if let (Some(s), Some(e)) = (start, end)
+            && s >= e
+        {
+            return Err(Error::Config(format!(
+                "empty interval: --start {s} is not before --end {e}"
+            )));
+        }
+        Ok(Interval { start, end })
+    }
+
+    pub fn contains(&self, t: NaiveDateTime) -> bool {
+        self.start.is_none_or(|s| t >= s) && self.end.is_none_or(|e| t < e)
+    }
+
+    /// `start/end` as recorded in snapshot summaries (`..` for an open bound).
+    pub fn label(&self) -> String {
+        let f = |t: Option<NaiveDateTime>| {
+            t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+                .unwrap_or_else(|| "..".into())
+        };
+        format!("{}/{}", f(self.start), f(self.end))
+    }
+}
+
+/// Parses an ISO 8601 date (`2017-11-24`), naive datetime (`2017-11-24T10:00:00`, space or
+/// `T`, optional fraction) or datetime with offset (`…+00:00`, `…Z`, converted to UTC).
+pub fn parse_instant(s: &str) -> Result<NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.with_timezone(&Utc).naive_utc());
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(dt);
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z"] {
+        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+            return Ok(dt.with_timezone(&Utc).naive_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    }
+    Err(Error::Config(format!(
+        "`{s}` is not an ISO 8601 date or datetime (e.g. 2017-11-24 or 2017-11-24T00:00:00+00:00)"
+    )))
+}
+
+/// Sends logs to stderr (stdout carries only the JSON summary). `OLISTLAKE_LOG` or `RUST_LOG`
+/// set the filter; default `info`.
+pub fn init_logging() {
+    let filter = std::env::var("OLISTLAKE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// A progress bar drawn only when stderr is a terminal.
+pub fn progress(len: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// The JSON object printed as the last stdout line of every job.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub job: String,
+    pub run_id: String,
+    pub status: &'static str,
+    pub exit_code: u8,
+    pub interval: Interval,
+    pub full_refresh: bool,
+    pub duration_s: f64,
+    pub commits: Vec<CommitOutcome>,
+    pub metrics: Map<String, Value>,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One job run: collects commits and figures, then reports them.
+#[derive(Debug)]
+pub struct JobRun {
+    pub job: String,
+    pub run_id: String,
+    pub interval: Interval,
+    pub full_refresh: bool,
+    pub commits: Vec<CommitOutcome>,
+    pub metrics: Map<String, Value>,
+    pub warnings: Vec<String>,
+    started: Instant,
+    started_at: DateTime<Utc>,
+}
+
+impl JobRun {
+    pub fn new(job: &str, args: &JobArgs) -> Result<JobRun> {
+        let interval = Interval::parse(args.start.as_deref(), args.end.as_deref())?;
+        Ok(JobRun {
+            job: job.to_string(),
+            run_id: args
+                .run_id
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            interval,
+            full_refresh: args.full_refresh,
+            commits: Vec::new(),
+            metrics: Map::new(),
+            warnings: Vec::new(),
+            started: Instant::now(),
+            started_at: Utc::now(),
+        })
+    }
+
+    /// The context every commit of this run carries.
+    pub fn commit_context(&self) -> CommitContext {
+        CommitContext {
+            job: self.job.clone(),
+            run_id: self.run_id.clone(),
+            interval: if self.full_refresh {
+                "full".into()
+            } else {
+                self.interval.label()
+            },
+            ..Default::default()
+        }
+    }
+
+    pub fn metric(&mut self, key: &str, value: impl Into<Value>) {
+        self.metrics.insert(key.to_string(), value.into());
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Prints the summary line, records the run in `ops.job_runs` (when a lake is open) and
+    /// returns the process exit code.
+    pub async fn finish(self, result: Result<Exit>, lake: Option<&Lake>) -> Exit {
+        let (exit, error) = match result {
+            Ok(exit) => (exit, None),
+            Err(e) => {
+                tracing::error!("{e}");
+                (e.exit(), Some(e.to_string()))
+            }
+        };
+        let status = match exit {
+            Exit::Ok => "ok",
+            Exit::NothingToDo => "nothing_to_do",
+            Exit::Retryable => "retryable_error",
+            Exit::Fatal => "failed",
+        };
+        let summary = RunSummary {
+            job: self.job.clone(),
+            run_id: self.run_id.clone(),
+            status,
+            exit_code: exit.code(),
+            interval: self.interval,
+            full_refresh: self.full_refresh,
+            duration_s: self.started.elapsed().as_secs_f64(),
+            commits: self.commits.clone(),
+            metrics: self.metrics.clone(),
+            warnings: self.warnings.clone(),
+            error,
+        };
+        if let Some(lake) = lake
+            && let Err(e) = record_run(lake, &self, &summary).await
+        {
+            tracing::warn!("could not record the run in ops.job_runs: {e}");
+        }
+        println!(
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into())
+        );
+        exit
+    }
+}
+
+/// Appends the run's rows to `ops.job_runs`: one per table committed, or one for the run.
+async fn record_run(lake: &Lake, run: &JobRun, summary: &RunSummary) -> Result<()> {
+    use arrow::array::{
+        ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+        TimestampMicrosecondArray,
+    };
+    use std::sync::Arc;
+
+    let def = &tables::OPS_JOB_RUNS;
+    lake.ensure_tables(&[def]).await?;
+    let rows: Vec<Option<&CommitOutcome>> = if run.commits.is_empty() {
+        vec![None]
+    } else {
+        run.commits.iter().map(Some).collect()
+    };
+    let n = rows.len();
+    let micros = |t: Option<NaiveDateTime>| t.map(|t| t.and_utc().timestamp_micros());
+    let finished = Utc::now().timestamp_micros();
+    let summary_json = serde_json::to_string(summary).ok();
+    let inputs = serde_json::to_string(&run.commit_context().input_snapshots).ok();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "run_id",
+            Arc::new(StringArray::from(vec![run.run_id.as_str(); n])),
+        ),
+        (
+            "job",
+            Arc::new(StringArray::from(vec![run.job.as_str(); n])),
+        ),
+        (
+            "interval_start",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                micros(
+                    run.interval.start
+                );
+                n
+            ])),
+        ),
+        (
+            "interval_end",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                micros(
+                    run.interval.end
+                );
+                n
+            ])),
+        ),
+        (
+            "full_refresh",
+            Arc::new(BooleanArray::from(vec![run.full_refresh; n])),
+        ),
+        (
+            "started_at",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![run.started_at.timestamp_micros(); n])
+                    .with_timezone("+00:00"),
+            ),
+        ),
+        (
+            "finished_at",
+            Arc::new(TimestampMicrosecondArray::from(vec![finished; n]).with_timezone("+00:00")),
+        ),
+        (
+            "status",
+            Arc::new(StringArray::from(vec![summary.status; n])),
+        ),
+        (
+            "exit_code",
+            Arc::new(Int32Array::from(vec![summary.exit_code as i32; n])),
+        ),
+        (
+            "table_name",
+            Arc::new(StringArray::from(
+                rows.iter()
+                    .map(|c| c.map(|c| c.table.as_str()))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "commit_kind",
+            Arc::new(StringArray::from(
+                rows.iter().map(|c| c.map(|c| c.kind)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "snapshot_id",
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|c| c.map(|c| c.snapshot_id))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "rows_written",
+            Arc::new(Int64Array::from(
+                rows.iter()
+                    .map(|c| c.map(|c| c.added_records as i64))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "input_snapshots",
+            Arc::new(StringArray::from(vec![inputs.as_deref(); n])),
+        ),
+        (
+            "summary",
+            Arc::new(StringArray::from(vec![summary_json.as_deref(); n])),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns)?;
+    let mut ctx = run.commit_context();
+    ctx.job = format!("{}:record", run.job);
+    lake.write(
+        &def.ident(),
+        crate::lake::CommitKind::Append,
+        &[batch],
+        &ctx,
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn parses_dates_datetimes_and_offsets() {
+        assert_eq!(
+            parse_instant("2017-11-24").unwrap(),
+            dt("2017-11-24 00:00:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24T10:30:00").unwrap(),
+            dt("2017-11-24 10:30:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24 10:30:00").unwrap(),
+            dt("2017-11-24 10:30:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24T00:00:00+00:00").unwrap(),
+            dt("2017-11-24 00:00:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24T01:00:00+01:00").unwrap(),
+            dt("2017-11-24 00:00:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24T00:00:00Z").unwrap(),
+            dt("2017-11-24 00:00:00")
+        );
+        assert_eq!(
+            parse_instant("2017-11-24T00:00:00.250").unwrap(),
+            dt("2017-11-24 00:00:00") + chrono::Duration::milliseconds(250)
+        );
+        assert!(parse_instant("24/11/2017").is_err());
+        assert!(
+            parse_instant("2017-11-24 00:00:00 +00:00").is_err()
+                || parse_instant("2017-11-24 00:00:00 +00:00").is_ok()
+        );
+    }
+
+    #[test]
+    fn interval_is_half_open() {
+        let i = Interval::parse(Some("2017-11-24"), Some("2017-11-25")).unwrap();
+        assert!(i.contains(dt("2017-11-24 00:00:00")));
+        assert!(i.contains(dt("2017-11-24 23:59:59")));
+        assert!(!i.contains(dt("2017-11-25 00:00:00")));
+        assert!(!i.contains(dt("2017-11-23 23:59:59")));
+        assert_eq!(i.label(), "2017-11-24T00:00:00/2017-11-25T00:00:00");
+        let open = Interval::parse(None, Some("2017-01-01")).unwrap();
+        assert!(open.contains(dt("2000-01-01 00:00:00")));
+        assert_eq!(open.label(), "../2017-01-01T00:00:00");
+    }
+
+    #[test]
+    fn empty_or_reversed_interval_is_a_config_error() {
+        let e = Interval::parse(Some("2017-11-25"), Some("2017-11-24")).unwrap_err();
+        assert_eq!(e.exit(), Exit::Fatal);
+        assert!(Interval::parse(Some("2017-11-24"), Some("2017-11-24")).is_err());
+    }
+
+    #[test]
+    fn run_ids_default_to_fresh_uuids() {
+        let a = JobRun::new("x", &JobArgs::default()).unwrap();
+        let b = JobRun::new("x", &JobArgs::default()).unwrap();
+        assert_ne!(a.run_id, b.run_id);
+        let given = JobRun::new(
+            "x",
+            &JobArgs {
+                run_id: Some("manual__1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(given.run_id, "manual__1");
+        assert_eq!(given.commit_context().interval, "../..");
+    }
+}

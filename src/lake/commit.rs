@@ -1,0 +1,540 @@
+//! Snapshot commits the `iceberg` crate lacks, built from its public spec writers.
+//!
+//! One mechanism serves every kind of write:
+//! 1. load the table's current metadata;
+//! 2. carry forward each manifest of the current snapshot untouched when none of its live files
+//!    is replaced; otherwise rewrite it with the kept files as EXISTING (original snapshot id
+//!    and sequence numbers) and the replaced ones as DELETED;
+//! 3. add one manifest with the new files as ADDED at the next sequence number;
+//! 4. write the manifest list, a new snapshot (operation `append` or `overwrite`, summary with
+//!    added/deleted files and records and running totals), and a new `metadata.json`;
+//! 5. publish it with a compare-and-swap of the catalog pointer. On a lost race, delete what
+//!    this attempt wrote (never the data files), wait, and redo 1–5 on the new base.
+//!
+//! Data files are written once, before the first attempt, so a retry costs only metadata.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use iceberg::spec::{
+    DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestFile,
+    ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot, SnapshotReference,
+    SnapshotRetention, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
+};
+use iceberg::table::Table;
+use iceberg::{Catalog, MetadataLocation, TableIdent};
+use iceberg_catalog_sql::SqlCatalog;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::catalog::MetadataPointer;
+use crate::error::{Error, Result};
+
+/// What a commit does to the files already in the table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitKind {
+    /// Keep every file; add the new ones.
+    Append,
+    /// Replace every data file of these partitions (plus the partitions of the new files);
+    /// other partitions keep their files.
+    OverwritePartitions(Vec<Struct>),
+    /// Replace the whole table content.
+    Replace,
+}
+
+impl CommitKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            CommitKind::Append => "append",
+            CommitKind::OverwritePartitions(_) => "overwrite",
+            CommitKind::Replace => "replace",
+        }
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitOutcome {
+    pub table: String,
+    pub kind: &'static str,
+    pub snapshot_id: i64,
+    pub sequence_number: i64,
+    pub added_files: usize,
+    pub deleted_files: usize,
+    pub added_records: u64,
+    pub deleted_records: u64,
+    /// 1 when the first attempt won; more when concurrent writers forced a rebase.
+    pub attempts: u32,
+    pub metadata_location: String,
+}
+
+/// Retry policy for lost compare-and-swap races.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        let max_attempts = std::env::var("OLISTLAKE_COMMIT_ATTEMPTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(25),
+            max_delay: Duration::from_millis(2_000),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(10));
+        let capped = exp.min(self.max_delay);
+        // Full jitter: two writers that collided should not collide again in lockstep.
+        let jitter = (Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+        capped.mul_f64(0.5 + jitter / 2.0)
+    }
+}
+
+/// Files written by one attempt, deleted again if the attempt loses the race.
+#[derive(Default)]
+struct AttemptFiles(Vec<String>);
+
+/// Commits `files` to `ident` with the given kind and snapshot-summary properties.
+pub(crate) async fn commit_files(
+    catalog: &SqlCatalog,
+    pointer: &MetadataPointer,
+    ident: &TableIdent,
+    kind: &CommitKind,
+    files: Vec<DataFile>,
+    properties: &HashMap<String, String>,
+    policy: RetryPolicy,
+) -> Result<CommitOutcome> {
+    for attempt in 1..=policy.max_attempts {
+        let table = catalog
+            .load_table(ident)
+            .await
+            .map_err(|e| map_load_error(ident, e))?;
+        let old_location = table
+            .metadata_location()
+            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
+            .to_string();
+        let mut written = AttemptFiles::default();
+        let staged = stage(&table, kind, &files, properties, &mut written).await;
+        let (metadata, mut outcome) = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                cleanup(&table, &written).await;
+                return Err(e);
+            }
+        };
+        let new_location = MetadataLocation::from_str(&old_location)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
+        metadata.write_to(table.file_io(), &new_location).await?;
+        written.0.push(new_location.to_string());
+
+        let new_location = new_location.to_string();
+        if pointer.swap(ident, &old_location, &new_location).await? {
+            outcome.attempts = attempt;
+            outcome.metadata_location = new_location;
+            tracing::debug!(table = %ident, snapshot = outcome.snapshot_id, attempt, "committed");
+            return Ok(outcome);
+        }
+        tracing::info!(table = %ident, attempt, "commit lost a race with another writer; rebasing");
+        cleanup(&table, &written).await;
+        tokio::time::sleep(policy.delay(attempt)).await;
+    }
+    Err(Error::CommitConflict {
+        table: ident.to_string(),
+        attempts: policy.max_attempts,
+    })
+}
+
+fn map_load_error(ident: &TableIdent, e: iceberg::Error) -> Error {
+    if e.kind() == iceberg::ErrorKind::TableNotFound || e.message().contains("No such table") {
+        Error::NoSuchTable(ident.to_string())
+    } else {
+        e.into()
+    }
+}
+
+async fn cleanup(table: &Table, written: &AttemptFiles) {
+    for path in &written.0 {
+        if let Err(e) = table.file_io().delete(path).await {
+            tracing::warn!(%path, "could not delete an uncommitted metadata file: {e}");
+        }
+    }
+}
+
+/// Is this live data file replaced by the commit?
+fn is_replaced(
+    kind: &CommitKind,
+    targets: &HashSet<Struct>,
+    spec_id: i32,
+    default_spec: i32,
+    file: &DataFile,
+) -> bool {
+    match kind {
+        CommitKind::Append => false,
+        CommitKind::Replace => true,
+        // Files of an older partition spec cannot be matched by value: the tables here never
+        // evolve their spec, so such a file is kept.
+        CommitKind::OverwritePartitions(_) => {
+            spec_id == default_spec && targets.contains(file.partition())
+        }
+    }
+}
+
+/// Builds the new metadata (snapshot, manifests, manifest list) on top of `table`.
+async fn stage(
+    table: &Table,
+    kind: &CommitKind,
+    added: &[DataFile],
+    properties: &HashMap<String, String>,
+    written: &mut AttemptFiles,
+) -> Result<(TableMetadata, CommitOutcome)> {
+    let md = table.metadata();
+    if md.format_version() != FormatVersion::V2 {
+        return Err(Error::Catalog(format!(
+            "{}: only format version 2 tables are written",
+            table.identifier()
+        )));
+    }
+    let file_io = table.file_io();
+    let snapshot_id = new_snapshot_id(md);
+    let sequence_number = md.next_sequence_number();
+    let commit_uuid = Uuid::new_v4();
+    let default_spec = md.default_partition_spec_id();
+    let schema = md.current_schema().clone();
+    let spec = md.default_partition_spec().clone();
+    let manifest_path = |n: usize| {
+        format!(
+            "{}/metadata/{commit_uuid}-m{n}.{}",
+            md.location(),
+            DataFileFormat::Avro
+        )
+    };
+
+    let targets: HashSet<Struct> = match kind {
+        CommitKind::OverwritePartitions(parts) => parts
+            .iter()
+            .cloned()
+            .chain(added.iter().map(|f| f.partition().clone()))
+            .collect(),
+        _ => HashSet::new(),
+    };
+
+    let mut summary = SnapshotSummaryCollector::default();
+    let mut manifests: Vec<ManifestFile> = Vec::new();
+    let mut deleted_files = 0usize;
+    let mut deleted_records = 0u64;
+    let mut deleted_size = 0u64;
+
+    // New files first (readers do not care about order; Java does the same).
+    if !added.is_empty() {
+        let path = manifest_path(manifests.len());
+        let mut writer = ManifestWriterBuilder::new(
+            file_io.new_output(&path)?,
+            Some(snapshot_id),
+            schema.clone(),
+            spec.as_ref().clone(),
+        )
+        .build_v2_data();
+        for file in added {
+            writer.add_file(file.clone(), sequence_number)?;
+            summary.add_file(file, schema.clone(), spec.clone());
+        }
+        written.0.push(path);
+        manifests.push(writer.write_manifest_file().await?);
+    }
+
+    if let Some(current) = md.current_snapshot() {
+        let list = table.manifest_list_reader(current).load().await?;
+        for manifest_file in list.entries() {
+            let carry = match kind {
+                CommitKind::Append => true,
+                // Delete manifests of replaced data are dropped with it.
+                CommitKind::Replace => false,
+                CommitKind::OverwritePartitions(_) => {
+                    manifest_file.content == ManifestContentType::Deletes
+                }
+            };
+            if carry {
+                manifests.push(manifest_file.clone());
+                continue;
+            }
+            if manifest_file.content == ManifestContentType::Deletes {
+                continue;
+            }
+            if !manifest_file.has_added_files() && !manifest_file.has_existing_files() {
+                continue; // only DELETED entries: nothing live to carry
+            }
+            let manifest = manifest_file.load_manifest(file_io).await?;
+            let spec_id = manifest_file.partition_spec_id;
+            let any_replaced = manifest.entries().iter().any(|e| {
+                e.is_alive() && is_replaced(kind, &targets, spec_id, default_spec, e.data_file())
+            });
+            if !any_replaced {
+                manifests.push(manifest_file.clone());
+                continue;
+            }
+            let (entries, meta) = manifest.into_parts();
+            let path = manifest_path(manifests.len());
+            let mut writer = ManifestWriterBuilder::new(
+                file_io.new_output(&path)?,
+                Some(snapshot_id),
+                meta.schema().clone(),
+                meta.partition_spec().clone(),
+            )
+            .build_v2_data();
+            for entry in entries.iter().filter(|e| e.is_alive()) {
+                let seq = entry.sequence_number.ok_or_else(|| {
+                    Error::Catalog(format!(
+                        "manifest {} has an entry without sequence number",
+                        manifest_file.manifest_path
+                    ))
+                })?;
+                let file = entry.data_file().clone();
+                if is_replaced(kind, &targets, spec_id, default_spec, &file) {
+                    deleted_files += 1;
+                    deleted_records += file.record_count();
+                    deleted_size += file.file_size_in_bytes();
+                    let file_spec = md
+                        .partition_spec_by_id(spec_id)
+                        .cloned()
+                        .unwrap_or_else(|| spec.clone());
+                    summary.remove_file(&file, schema.clone(), file_spec);
+                    writer.add_delete_file(file, seq, entry.file_sequence_number)?;
+                } else {
+                    let added_by = entry.snapshot_id.unwrap_or(current.snapshot_id());
+                    writer.add_existing_file(file, added_by, seq, entry.file_sequence_number)?;
+                }
+            }
+            written.0.push(path);
+            let rewritten = writer.write_manifest_file().await?;
+            // Kept even when it holds only DELETED entries: that is how readers of the
+            // snapshot's changes (pyiceberg `inspect`, Spark) see what was removed.
+            manifests.push(rewritten);
+        }
+    }
+
+    let operation = match (kind, deleted_files) {
+        (CommitKind::Append, _) => Operation::Append,
+        (_, 0) if !added.is_empty() => Operation::Append,
+        _ => Operation::Overwrite,
+    };
+    let mut props: HashMap<String, String> = properties.clone();
+    let collected = summary.build();
+    props.extend(collected);
+    let added_records: u64 = added.iter().map(|f| f.record_count()).sum();
+    let added_size: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
+    let previous = md
+        .current_snapshot()
+        .map(|s| s.summary().additional_properties.clone());
+    let total = |key: &str, plus: u64, minus: u64| {
+        let before = previous
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        (before + plus).saturating_sub(minus).to_string()
+    };
+    props.insert(
+        "total-records".into(),
+        total("total-records", added_records, deleted_records),
+    );
+    props.insert(
+        "total-data-files".into(),
+        total("total-data-files", added.len() as u64, deleted_files as u64),
+    );
+    props.insert(
+        "total-files-size".into(),
+        total("total-files-size", added_size, deleted_size),
+    );
+    for key in [
+        "total-delete-files",
+        "total-position-deletes",
+        "total-equality-deletes",
+    ] {
+        let value = if matches!(kind, CommitKind::Replace) {
+            "0".to_string()
+        } else {
+            total(key, 0, 0)
+        };
+        props.insert(key.into(), value);
+    }
+
+    let list_path = format!(
+        "{}/metadata/snap-{snapshot_id}-1-{commit_uuid}.{}",
+        md.location(),
+        DataFileFormat::Avro
+    );
+    let mut list_writer = ManifestListWriter::v2(
+        file_io.new_output(&list_path)?.writer().await?,
+        snapshot_id,
+        md.current_snapshot_id(),
+        sequence_number,
+    );
+    list_writer.add_manifests(manifests.into_iter())?;
+    list_writer.close().await?;
+    written.0.push(list_path.clone());
+
+    let snapshot = Snapshot::builder()
+        .with_manifest_list(list_path)
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(md.current_snapshot_id())
+        .with_sequence_number(sequence_number)
+        .with_summary(Summary {
+            operation,
+            additional_properties: props,
+        })
+        .with_schema_id(md.current_schema_id())
+        .with_timestamp_ms(now_ms(md))
+        .build();
+
+    let metadata = md
+        .clone()
+        .into_builder(table.metadata_location().map(str::to_string))
+        .add_snapshot(snapshot)?
+        .set_ref(
+            MAIN_BRANCH,
+            SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
+        )?
+        .build()?
+        .metadata;
+
+    let outcome = CommitOutcome {
+        table: table.identifier().to_string(),
+        kind: kind.label(),
+        snapshot_id,
+        sequence_number,
+        added_files: added.len(),
+        deleted_files,
+        added_records,
+        deleted_records,
+        attempts: 0,
+        metadata_location: String::new(),
+    };
+    Ok((metadata, outcome))
+}
+
+/// A random positive snapshot id not used by the table.
+fn new_snapshot_id(md: &TableMetadata) -> i64 {
+    loop {
+        let (a, b) = Uuid::new_v4().as_u64_pair();
+        let id = ((a ^ b) & (i64::MAX as u64)) as i64;
+        if id != 0 && md.snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Commit time: wall clock, but never before the table's last update (clock skew between
+/// writers would otherwise make the snapshot log go backwards).
+fn now_ms(md: &TableMetadata) -> i64 {
+    chrono::Utc::now()
+        .timestamp_millis()
+        .max(md.last_updated_ms() + 1)
+}
+
+/// Moves `main` to `snapshot_id` (an older snapshot of the table), by the same pointer swap.
+pub(crate) async fn rollback(
+    catalog: &SqlCatalog,
+    pointer: &MetadataPointer,
+    ident: &TableIdent,
+    snapshot_id: i64,
+    policy: RetryPolicy,
+) -> Result<String> {
+    for attempt in 1..=policy.max_attempts {
+        let table = catalog
+            .load_table(ident)
+            .await
+            .map_err(|e| map_load_error(ident, e))?;
+        let md = table.metadata();
+        if md.snapshot_by_id(snapshot_id).is_none() {
+            return Err(Error::NoSuchSnapshot {
+                table: ident.to_string(),
+                snapshot: snapshot_id,
+            });
+        }
+        let old = table
+            .metadata_location()
+            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
+            .to_string();
+        let metadata = md
+            .clone()
+            .into_builder(Some(old.clone()))
+            .set_ref(
+                MAIN_BRANCH,
+                SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
+            )?
+            .build()?
+            .metadata;
+        let location = MetadataLocation::from_str(&old)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
+        metadata.write_to(table.file_io(), &location).await?;
+        let location = location.to_string();
+        if pointer.swap(ident, &old, &location).await? {
+            return Ok(location);
+        }
+        let _ = table.file_io().delete(&location).await;
+        tokio::time::sleep(policy.delay(attempt)).await;
+    }
+    Err(Error::CommitConflict {
+        table: ident.to_string(),
+        attempts: policy.max_attempts,
+    })
+}
+
+/// Removes snapshots from the table metadata (expiry), by the same pointer swap. Returns the
+/// metadata before and after, so the caller can find files no snapshot references any more.
+pub(crate) async fn remove_snapshots(
+    catalog: &SqlCatalog,
+    pointer: &MetadataPointer,
+    ident: &TableIdent,
+    choose: &(dyn Fn(&TableMetadata) -> Vec<i64> + Sync),
+    policy: RetryPolicy,
+) -> Result<Option<(Table, TableMetadata)>> {
+    for attempt in 1..=policy.max_attempts {
+        let table = catalog
+            .load_table(ident)
+            .await
+            .map_err(|e| map_load_error(ident, e))?;
+        let md = table.metadata();
+        let ids = choose(md);
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let old = table
+            .metadata_location()
+            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
+            .to_string();
+        let metadata = md
+            .clone()
+            .into_builder(Some(old.clone()))
+            .remove_snapshots(&ids)
+            .build()?
+            .metadata;
+        let location = MetadataLocation::from_str(&old)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
+        metadata.write_to(table.file_io(), &location).await?;
+        let location = location.to_string();
+        if pointer.swap(ident, &old, &location).await? {
+            return Ok(Some((table, metadata)));
+        }
+        let _ = table.file_io().delete(&location).await;
+        tokio::time::sleep(policy.delay(attempt)).await;
+    }
+    Err(Error::CommitConflict {
+        table: ident.to_string(),
+        attempts: policy.max_attempts,
+    })
+}

@@ -1,0 +1,557 @@
+//! The lake: one Iceberg catalog plus a warehouse, and everything the jobs do with them.
+//!
+//! All Iceberg code of the project lives under this module. Jobs see [`Lake`]: create tables
+//! from [`tables`], write record batches with one of three commit kinds, read with SQL, inspect
+//! and roll back snapshots, expire old ones.
+
+mod catalog;
+pub mod commit;
+pub mod read;
+pub mod tables;
+pub mod write;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use iceberg::io::{FileIO, FileIOBuilder};
+use iceberg::spec::{ManifestList, Struct, TableMetadata};
+use iceberg::table::Table;
+use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
+use iceberg_catalog_sql::SqlCatalog;
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+use serde::Serialize;
+
+pub use commit::{CommitKind, CommitOutcome, RetryPolicy};
+pub use read::ReadAt;
+pub use tables::TableDef;
+
+use crate::config::{LakeConfig, Warehouse};
+use crate::error::{Error, Result};
+use catalog::MetadataPointer;
+
+/// Snapshot-summary keys the project writes on every commit.
+pub mod summary_keys {
+    pub const JOB: &str = "olistlake.job";
+    pub const RUN_ID: &str = "olistlake.run-id";
+    pub const INTERVAL: &str = "olistlake.interval";
+    pub const INPUT_SNAPSHOTS: &str = "olistlake.input-snapshots";
+    pub const INPUT_ROWS: &str = "olistlake.input-rows";
+    pub const ROWS: &str = "olistlake.rows";
+}
+
+/// Who is committing and why: recorded in every snapshot summary.
+#[derive(Debug, Clone, Default)]
+pub struct CommitContext {
+    pub job: String,
+    pub run_id: String,
+    /// `start/end` in ISO 8601, or `full` for a full refresh.
+    pub interval: String,
+    /// Snapshot ids of the tables read, `namespace.table` → id.
+    pub input_snapshots: BTreeMap<String, i64>,
+    pub input_rows: Option<u64>,
+    /// Extra summary properties (bronze stores Kafka offsets here).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl CommitContext {
+    fn properties(&self, rows: u64) -> HashMap<String, String> {
+        use summary_keys::*;
+        let mut p: HashMap<String, String> = self.extra.clone().into_iter().collect();
+        p.insert(JOB.into(), self.job.clone());
+        p.insert(RUN_ID.into(), self.run_id.clone());
+        p.insert(INTERVAL.into(), self.interval.clone());
+        p.insert(ROWS.into(), rows.to_string());
+        if !self.input_snapshots.is_empty() {
+            let inputs = self
+                .input_snapshots
+                .iter()
+                .map(|(t, id)| format!("{t}={id}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            p.insert(INPUT_SNAPSHOTS.into(), inputs);
+        }
+        if let Some(rows) = self.input_rows {
+            p.insert(INPUT_ROWS.into(), rows.to_string());
+        }
+        p
+    }
+}
+
+/// One snapshot of a table, for history listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotInfo {
+    pub snapshot_id: i64,
+    pub parent_id: Option<i64>,
+    pub sequence_number: i64,
+    pub timestamp_ms: i64,
+    pub operation: String,
+    pub is_current: bool,
+    pub summary: BTreeMap<String, String>,
+}
+
+/// Size and freshness of one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStats {
+    pub table: String,
+    pub rows: u64,
+    pub files: u64,
+    pub size_bytes: u64,
+    pub snapshots: usize,
+    pub current_snapshot_id: Option<i64>,
+    pub last_commit_ms: Option<i64>,
+    pub last_operation: Option<String>,
+}
+
+/// A live data file of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataFileInfo {
+    pub path: String,
+    pub partition: String,
+    pub records: u64,
+}
+
+/// What `expire_snapshots` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExpireOutcome {
+    pub table: String,
+    pub expired_snapshots: usize,
+    pub deleted_data_files: usize,
+    pub deleted_manifests: usize,
+    pub deleted_manifest_lists: usize,
+}
+
+/// An open lake.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    catalog: Arc<SqlCatalog>,
+    pointer: MetadataPointer,
+    config: LakeConfig,
+    file_io: FileIO,
+    retry: RetryPolicy,
+}
+
+impl Lake {
+    /// Connects to the catalog and checks the warehouse is reachable.
+    pub async fn open(config: &LakeConfig) -> Result<Lake> {
+        let (catalog, pointer) = catalog::open(config).await?;
+        let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
+            .with_props(config.storage_props.clone())
+            .build();
+        let lake = Lake {
+            catalog,
+            pointer,
+            config: config.clone(),
+            file_io,
+            retry: RetryPolicy::default(),
+        };
+        lake.probe_storage().await?;
+        Ok(lake)
+    }
+
+    pub fn config(&self) -> &LakeConfig {
+        &self.config
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Fails early, and classified, when the object store cannot be used.
+    async fn probe_storage(&self) -> Result<()> {
+        let url = self.config.warehouse.url();
+        match &self.config.warehouse {
+            Warehouse::Local(dir) => std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Config(format!("cannot create warehouse {}: {e}", dir.display()))
+            }),
+            Warehouse::S3 { .. } => {
+                let probe = format!("{url}/.olistlake-probe");
+                let result = match self.file_io.new_output(&probe) {
+                    Ok(out) => out.write(bytes::Bytes::from_static(b"ok")).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let text = format!("{e:#}");
+                        if text.contains("PermissionDenied")
+                            || text.contains("403")
+                            || text.contains("InvalidAccessKeyId")
+                            || text.contains("SignatureDoesNotMatch")
+                        {
+                            Err(Error::Config(format!(
+                                "S3 refused the credentials for {url}: {text}"
+                            )))
+                        } else if text.contains("NoSuchBucket") {
+                            Err(Error::Config(format!(
+                                "bucket of {url} does not exist: {text}"
+                            )))
+                        } else {
+                            Err(Error::StorageUnreachable {
+                                location: url,
+                                message: text,
+                            })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates the namespaces and tables that do not exist yet (safe to race).
+    pub async fn ensure_tables(&self, defs: &[&TableDef]) -> Result<()> {
+        let mut namespaces: Vec<&str> = defs.iter().map(|d| d.namespace).collect();
+        namespaces.dedup();
+        for ns in namespaces {
+            let ident = NamespaceIdent::new(ns.to_string());
+            if !self.catalog.namespace_exists(&ident).await?
+                && let Err(e) = self.catalog.create_namespace(&ident, HashMap::new()).await
+                && !self.catalog.namespace_exists(&ident).await?
+            {
+                return Err(e.into());
+            }
+        }
+        for def in defs {
+            let ident = def.ident();
+            if self.catalog.table_exists(&ident).await? {
+                continue;
+            }
+            let creation = TableCreation::builder()
+                .name(def.name.to_string())
+                .schema(def.schema()?)
+                .partition_spec(def.partition_spec()?)
+                .properties(def.properties())
+                .build();
+            if let Err(e) = self.catalog.create_table(&ident.namespace, creation).await
+                && !self.catalog.table_exists(&ident).await?
+            {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a table by identifier (`bronze.order_status`).
+    pub async fn table(&self, ident: &TableIdent) -> Result<Table> {
+        if !self.catalog.table_exists(ident).await? {
+            return Err(Error::NoSuchTable(ident.to_string()));
+        }
+        Ok(self.catalog.load_table(ident).await?)
+    }
+
+    /// Every table in the catalog, by namespace.
+    pub async fn list_tables(&self) -> Result<Vec<TableIdent>> {
+        let mut out = Vec::new();
+        for ns in self.catalog.list_namespaces(None).await? {
+            out.extend(self.catalog.list_tables(&ns).await?);
+        }
+        out.sort_by_key(|t| t.to_string());
+        Ok(out)
+    }
+
+    /// Writes `batches` and commits them with `kind` in one atomic snapshot.
+    pub async fn write(
+        &self,
+        ident: &TableIdent,
+        kind: CommitKind,
+        batches: &[RecordBatch],
+        ctx: &CommitContext,
+    ) -> Result<CommitOutcome> {
+        let table = self.table(ident).await?;
+        let prefix = format!(
+            "{}-{}",
+            sanitize(&ctx.run_id),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let files = write::write_data_files(&table, batches, &prefix).await?;
+        let rows = files.iter().map(|f| f.record_count()).sum();
+        failpoint_before_commit(&files).await;
+        commit::commit_files(
+            &self.catalog,
+            &self.pointer,
+            ident,
+            &kind,
+            files,
+            &ctx.properties(rows),
+            self.retry,
+        )
+        .await
+    }
+
+    /// The partition values (as Iceberg structs) that rows of `batch` fall into; used to name
+    /// the partitions an overwrite replaces even when they end up empty.
+    pub async fn partitions_of(
+        &self,
+        ident: &TableIdent,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<Struct>> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let spec = md.default_partition_spec().clone();
+        if spec.is_unpartitioned() {
+            return Ok(vec![Struct::empty()]);
+        }
+        let schema = write::arrow_schema(&table)?;
+        let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
+            md.current_schema().clone(),
+            spec,
+        )?;
+        let mut seen = HashSet::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let batch = write::conform(&ident.to_string(), &schema, batch)?;
+            for (key, _) in splitter.split(&batch)? {
+                seen.insert(key.data().clone());
+            }
+        }
+        Ok(seen.into_iter().collect())
+    }
+
+    /// Moves the table's `main` branch back to `snapshot_id`.
+    pub async fn rollback(&self, ident: &TableIdent, snapshot_id: i64) -> Result<String> {
+        commit::rollback(&self.catalog, &self.pointer, ident, snapshot_id, self.retry).await
+    }
+
+    /// A table's snapshots, oldest first.
+    pub async fn snapshots(&self, ident: &TableIdent) -> Result<Vec<SnapshotInfo>> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let current = md.current_snapshot_id();
+        let mut out: Vec<SnapshotInfo> = md
+            .snapshots()
+            .map(|s| SnapshotInfo {
+                snapshot_id: s.snapshot_id(),
+                parent_id: s.parent_snapshot_id(),
+                sequence_number: s.sequence_number(),
+                timestamp_ms: s.timestamp_ms(),
+                operation: s.summary().operation.as_str().to_string(),
+                is_current: Some(s.snapshot_id()) == current,
+                summary: s
+                    .summary()
+                    .additional_properties
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            })
+            .collect();
+        out.sort_by_key(|s| (s.sequence_number, s.timestamp_ms));
+        Ok(out)
+    }
+
+    /// Rows, files and size of a table at its current snapshot, from the snapshot summary.
+    pub async fn stats(&self, ident: &TableIdent) -> Result<TableStats> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let current = md.current_snapshot();
+        let get = |k: &str| {
+            current
+                .and_then(|s| s.summary().additional_properties.get(k))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(TableStats {
+            table: ident.to_string(),
+            rows: get("total-records"),
+            files: get("total-data-files"),
+            size_bytes: get("total-files-size"),
+            snapshots: md.snapshots().len(),
+            current_snapshot_id: current.map(|s| s.snapshot_id()),
+            last_commit_ms: current.map(|s| s.timestamp_ms()),
+            last_operation: current.map(|s| s.summary().operation.as_str().to_string()),
+        })
+    }
+
+    /// The current snapshot id of a table (None when it has none yet).
+    pub async fn current_snapshot_id(&self, ident: &TableIdent) -> Result<Option<i64>> {
+        Ok(self.table(ident).await?.metadata().current_snapshot_id())
+    }
+
+    /// Runs SQL over the lake (tables are `namespace.table`).
+    pub async fn sql(&self, query: &str, at: &ReadAt) -> Result<Vec<RecordBatch>> {
+        read::sql(&self.catalog, query, at).await
+    }
+
+    /// A DataFusion session over the lake, for jobs that run several statements.
+    pub async fn session(&self, at: &ReadAt) -> Result<datafusion::prelude::SessionContext> {
+        read::session(&self.catalog, at).await
+    }
+
+    /// Expires snapshots older than `older_than_ms` (keeping the newest `retain_last` and the
+    /// current one), then deletes the manifest lists, manifests and data files that no
+    /// remaining snapshot references.
+    pub async fn expire_snapshots(
+        &self,
+        ident: &TableIdent,
+        older_than_ms: i64,
+        retain_last: usize,
+    ) -> Result<ExpireOutcome> {
+        // As Iceberg's ExpireSnapshots: keep the current snapshot and its `retain_last - 1`
+        // nearest ancestors, and anything newer than the cutoff; expire the rest (which
+        // includes snapshots a rollback left off the current branch).
+        let choose = move |md: &TableMetadata| -> Vec<i64> {
+            let mut keep = HashSet::new();
+            let mut cursor = md.current_snapshot().cloned();
+            while let Some(s) = cursor {
+                if keep.len() >= retain_last.max(1) {
+                    break;
+                }
+                keep.insert(s.snapshot_id());
+                cursor = s
+                    .parent_snapshot_id()
+                    .and_then(|p| md.snapshot_by_id(p).cloned());
+            }
+            md.snapshots()
+                .filter(|s| !keep.contains(&s.snapshot_id()) && s.timestamp_ms() < older_than_ms)
+                .map(|s| s.snapshot_id())
+                .collect()
+        };
+        let mut outcome = ExpireOutcome {
+            table: ident.to_string(),
+            ..Default::default()
+        };
+        let Some((before, after)) =
+            commit::remove_snapshots(&self.catalog, &self.pointer, ident, &choose, self.retry)
+                .await?
+        else {
+            return Ok(outcome);
+        };
+        let file_io = before.file_io();
+        let keep = reachable_files(file_io, &after).await?;
+        let was = reachable_files(file_io, before.metadata()).await?;
+        outcome.expired_snapshots = before.metadata().snapshots().len() - after.snapshots().len();
+        for path in was.lists.difference(&keep.lists) {
+            file_io.delete(path).await?;
+            outcome.deleted_manifest_lists += 1;
+        }
+        for path in was.manifests.difference(&keep.manifests) {
+            file_io.delete(path).await?;
+            outcome.deleted_manifests += 1;
+        }
+        for path in was.data.difference(&keep.data) {
+            file_io.delete(path).await?;
+            outcome.deleted_data_files += 1;
+        }
+        Ok(outcome)
+    }
+
+    /// The live data files of a table at a snapshot (default: current), with their partition
+    /// as a path (`day=2017-11-24`) and row count, sorted by path.
+    pub async fn data_files(
+        &self,
+        ident: &TableIdent,
+        snapshot_id: Option<i64>,
+    ) -> Result<Vec<DataFileInfo>> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let snapshot = match snapshot_id {
+            Some(id) => md
+                .snapshot_by_id(id)
+                .cloned()
+                .ok_or_else(|| Error::NoSuchSnapshot {
+                    table: ident.to_string(),
+                    snapshot: id,
+                })?,
+            None => match md.current_snapshot() {
+                Some(s) => s.clone(),
+                None => return Ok(Vec::new()),
+            },
+        };
+        let list = table.manifest_list_reader(&snapshot).load().await?;
+        let mut out = Vec::new();
+        for mf in list.entries() {
+            if mf.content != iceberg::spec::ManifestContentType::Data {
+                continue;
+            }
+            let spec = md
+                .partition_spec_by_id(mf.partition_spec_id)
+                .cloned()
+                .unwrap_or_else(|| md.default_partition_spec().clone());
+            let manifest = mf.load_manifest(table.file_io()).await?;
+            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let key = iceberg::spec::PartitionKey::new(
+                    spec.as_ref().clone(),
+                    md.current_schema().clone(),
+                    entry.data_file().partition().clone(),
+                );
+                out.push(DataFileInfo {
+                    path: entry.file_path().to_string(),
+                    partition: key.to_path(),
+                    records: entry.record_count(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// The file IO of the warehouse (for callers that store plain files beside the tables).
+    pub fn file_io(&self) -> &FileIO {
+        &self.file_io
+    }
+}
+
+#[derive(Default)]
+struct Reachable {
+    lists: HashSet<String>,
+    manifests: HashSet<String>,
+    data: HashSet<String>,
+}
+
+/// Every file some snapshot of `md` references.
+async fn reachable_files(file_io: &FileIO, md: &TableMetadata) -> Result<Reachable> {
+    let mut r = Reachable::default();
+    for snapshot in md.snapshots() {
+        r.lists.insert(snapshot.manifest_list().to_string());
+        let bytes = file_io.new_input(snapshot.manifest_list())?.read().await?;
+        let list = ManifestList::parse_with_version(&bytes, md.format_version())?;
+        for mf in list.entries() {
+            if !r.manifests.insert(mf.manifest_path.clone()) {
+                continue;
+            }
+            let manifest = mf.load_manifest(file_io).await?;
+            for entry in manifest.entries() {
+                r.data.insert(entry.file_path().to_string());
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Parses `namespace.table`.
+pub fn ident(qualified: &str) -> Result<TableIdent> {
+    let (ns, name) = qualified.rsplit_once('.').ok_or_else(|| {
+        Error::InvalidInput(format!("table `{qualified}`: expected namespace.table"))
+    })?;
+    Ok(TableIdent::new(
+        NamespaceIdent::from_strs(ns.split('.'))?,
+        name.to_string(),
+    ))
+}
+
+/// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
+/// writer announce on stderr that its data files are written, then sleep N ms before it
+/// commits, so a test can `kill -9` it in exactly that window.
+async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
+    if let Some(ms) = std::env::var("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        eprintln!(
+            "failpoint: {} data file(s) written, pausing {ms} ms before commit",
+            files.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

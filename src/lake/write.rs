@@ -1,0 +1,161 @@
+//! Writing Arrow record batches as Iceberg data files (Parquet, zstd), split by partition.
+//!
+//! Files are written before any commit; a crash before the commit leaves them unreferenced
+//! (invisible to readers) and `expire-snapshots` never deletes files a snapshot still uses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
+use arrow::compute::cast;
+use arrow::datatypes::{Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
+use iceberg::arrow::{RecordBatchPartitionSplitter, schema_to_arrow_schema};
+use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
+use iceberg::table::Table;
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+
+/// The table's Arrow schema, with Parquet field ids.
+pub fn arrow_schema(table: &Table) -> Result<ArrowSchemaRef> {
+    Ok(Arc::new(schema_to_arrow_schema(
+        table.metadata().current_schema(),
+    )?))
+}
+
+/// Aligns a batch to the table schema by column name: casts types, fills absent nullable
+/// columns with nulls, and rejects unknown columns and nulls in required ones.
+pub fn conform(
+    table_name: &str,
+    schema: &ArrowSchemaRef,
+    batch: &RecordBatch,
+) -> Result<RecordBatch> {
+    let given = batch.schema();
+    for f in given.fields() {
+        if schema.field_with_name(f.name()).is_err() {
+            return Err(Error::InvalidInput(format!(
+                "{table_name}: unknown column `{}`",
+                f.name()
+            )));
+        }
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = match given.index_of(field.name()) {
+            Ok(i) => {
+                let col = batch.column(i);
+                if col.data_type() == field.data_type() {
+                    col.clone()
+                } else {
+                    cast(col, field.data_type()).map_err(|e| {
+                        Error::InvalidInput(format!(
+                            "{table_name}.{}: cannot convert {} to {}: {e}",
+                            field.name(),
+                            col.data_type(),
+                            field.data_type()
+                        ))
+                    })?
+                }
+            }
+            Err(_) if field.is_nullable() => new_null_array(field.data_type(), batch.num_rows()),
+            Err(_) => {
+                return Err(Error::InvalidInput(format!(
+                    "{table_name}: required column `{}` is missing",
+                    field.name()
+                )));
+            }
+        };
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(Error::InvalidInput(format!(
+                "{table_name}.{}: {} null value(s) in a required column",
+                field.name(),
+                column.null_count()
+            )));
+        }
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .build()
+}
+
+/// Writes the batches as data files of `table`, one or more per partition. `prefix` makes the
+/// file names unique per write (a run id plus a random part).
+pub async fn write_data_files(
+    table: &Table,
+    batches: &[RecordBatch],
+    prefix: &str,
+) -> Result<Vec<DataFile>> {
+    let qualified = table.identifier().to_string();
+    let schema = arrow_schema(table)?;
+    let conformed = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| conform(&qualified, &schema, b))
+        .collect::<Result<Vec<_>>>()?;
+    if conformed.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let metadata = table.metadata();
+    let iceberg_schema = metadata.current_schema().clone();
+    let spec = metadata.default_partition_spec().clone();
+
+    // Group rows by partition, in a stable order (file names follow it).
+    let mut groups: BTreeMap<String, (Option<PartitionKey>, Vec<RecordBatch>)> = BTreeMap::new();
+    if spec.is_unpartitioned() {
+        groups.insert(String::new(), (None, conformed));
+    } else {
+        let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
+            iceberg_schema.clone(),
+            spec.clone(),
+        )?;
+        for batch in &conformed {
+            for (key, part) in splitter.split(batch)? {
+                groups
+                    .entry(key.to_path())
+                    .or_insert_with(|| (Some(key), Vec::new()))
+                    .1
+                    .push(part);
+            }
+        }
+    }
+
+    let location = DefaultLocationGenerator::new(metadata)?;
+    let names = DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet);
+    let parquet = ParquetWriterBuilder::new(writer_properties(), iceberg_schema);
+    let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+        parquet,
+        table.file_io().clone(),
+        location,
+        names,
+    );
+    let builder = DataFileWriterBuilder::new(rolling);
+
+    let mut files = Vec::new();
+    for (_, (key, parts)) in groups {
+        let mut writer = builder.build(key).await?;
+        for part in parts {
+            writer.write(part).await?;
+        }
+        files.extend(writer.close().await?);
+    }
+    Ok(files)
+}
+
+/// An empty batch with the table's schema (handy for callers and tests).
+pub fn empty_batch(schema: &ArrowSchema) -> RecordBatch {
+    RecordBatch::new_empty(Arc::new(schema.clone()))
+}

@@ -1,0 +1,17 @@
+//! olistlake: idempotent batch jobs that turn a replayed Olist e-commerce event stream into an
+//! Apache Iceberg lakehouse (bronze → silver → gold).
+//!
+//! Modules, one concern each:
+//! - [`config`]: flags and environment shared by every binary;
+//! - [`lake`]: the Iceberg catalog, table definitions, writes with append / partition
+//!   overwrite / replace commits, SQL reads, snapshots and maintenance;
+//! - [`job`]: the batch-job contract (interval, run id, exit codes, JSON summary);
+//! - [`error`]: typed errors and their exit codes.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod job;
+pub mod lake;
+
+pub use error::{Error, Exit, Result};

@@ -1,0 +1,444 @@
+//! Test harness: starts the real services the integration tests use (s3s-fs, PostgreSQL) on
+//! free 127.0.0.1 ports, stops them on drop, and runs the real binaries and the pyiceberg
+//! reader. `tests/support/setup.sh` installs the tools; their locations can be overridden
+//! with `OLISTLAKE_S3S_FS`, `OLISTLAKE_PG_BIN` and `OLISTLAKE_PYTHON`.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("OLISTLAKE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/olistlake"))
+}
+
+fn tool(env: &str, default: PathBuf, what: &str) -> PathBuf {
+    let p = std::env::var_os(env).map(PathBuf::from).unwrap_or(default);
+    assert!(
+        p.exists(),
+        "{what} not found at {} — run tests/support/setup.sh (or set {env})",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on {port} within 30 s");
+}
+
+/// An s3s-fs server over a temporary directory, with one bucket.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let bin = tool(
+            "OLISTLAKE_S3S_FS",
+            cache_dir().join("tools/bin/s3s-fs"),
+            "s3s-fs",
+        );
+        let dir = TempDir::new().unwrap();
+        let bucket = "lake".to_string();
+        std::fs::create_dir_all(dir.path().join(&bucket)).unwrap();
+        let port = free_port();
+        let (access_key, secret_key) = (
+            "olistlake-test".to_string(),
+            "olistlake-test-secret".to_string(),
+        );
+        let mut child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
+        wait_for_port(port, "s3s-fs", &mut child);
+        S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket,
+            access_key,
+            secret_key,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A throwaway PostgreSQL cluster (Debian's server binaries), owned by the `postgres` user
+/// when the tests run as root (PostgreSQL refuses to run as root).
+pub struct Postgres {
+    pub url: String,
+    dir: TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+fn pg_bin_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("OLISTLAKE_PG_BIN") {
+        return PathBuf::from(p);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .expect("PostgreSQL server not installed — run tests/support/setup.sh")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = pg_bin_dir();
+        let dir = TempDir::new().unwrap();
+        let as_postgres = is_root();
+        let data = dir.path().join("data");
+        let sock = dir.path().join("sock");
+        std::fs::create_dir_all(&sock).unwrap();
+        if as_postgres {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            Command::new("chmod")
+                .arg("755")
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let port = free_port();
+        let pg = Postgres {
+            url: format!("postgres://olistlake@127.0.0.1:{port}/olistlake"),
+            dir,
+            bin,
+            as_postgres,
+        };
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "olistlake",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            sock.display()
+        );
+        pg.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                pg.dir.path().join("log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        pg.run(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "olistlake",
+                "olistlake",
+            ],
+        );
+        pg
+    }
+
+    fn run(&self, prog: &str, args: &[&str]) {
+        let exe = self.bin.join(prog);
+        let out = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&exe).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+        assert!(
+            out.status.success(),
+            "{prog} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn sqlalchemy_url(&self) -> String {
+        self.url
+            .replacen("postgres://", "postgresql+psycopg2://", 1)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let exe = self.bin.join("pg_ctl");
+        let args = ["-D", data.to_str().unwrap(), "-m", "immediate", "stop"];
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&exe).args(args).output()
+        };
+    }
+}
+
+/// Which catalog and warehouse a test uses; builds commands with the matching environment.
+pub struct LakeEnv {
+    pub warehouse: String,
+    pub catalog_uri: String,
+    /// SQLAlchemy URI of the same catalog, for pyiceberg.
+    pub py_uri: String,
+    pub env: Vec<(String, String)>,
+    _dir: TempDir,
+    _s3: Option<S3Server>,
+    _pg: Option<Postgres>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    LocalSqlite,
+    LocalPostgres,
+    S3Sqlite,
+}
+
+impl LakeEnv {
+    pub fn new(backend: Backend) -> LakeEnv {
+        let dir = TempDir::new().unwrap();
+        let sqlite = dir.path().join("catalog.db");
+        let mut env = vec![("OLISTLAKE_LOG".to_string(), "warn".to_string())];
+        let (warehouse, catalog_uri, py_uri, s3, pg) = match backend {
+            Backend::LocalSqlite => {
+                let w = dir.path().join("warehouse");
+                (
+                    w.display().to_string(),
+                    format!("sqlite:{}", sqlite.display()),
+                    format!("sqlite:///{}", sqlite.display()),
+                    None,
+                    None,
+                )
+            }
+            Backend::LocalPostgres => {
+                let pg = Postgres::start();
+                let w = dir.path().join("warehouse");
+                (
+                    w.display().to_string(),
+                    pg.url.clone(),
+                    pg.sqlalchemy_url(),
+                    None,
+                    Some(pg),
+                )
+            }
+            Backend::S3Sqlite => {
+                let s3 = S3Server::start();
+                env.push(("AWS_ACCESS_KEY_ID".into(), s3.access_key.clone()));
+                env.push(("AWS_SECRET_ACCESS_KEY".into(), s3.secret_key.clone()));
+                env.push(("OLISTLAKE_S3_ENDPOINT".into(), s3.endpoint.clone()));
+                (
+                    format!("s3://{}/warehouse", s3.bucket),
+                    format!("sqlite:{}", sqlite.display()),
+                    format!("sqlite:///{}", sqlite.display()),
+                    Some(s3),
+                    None,
+                )
+            }
+        };
+        env.push(("OLISTLAKE_WAREHOUSE".into(), warehouse.clone()));
+        env.push(("OLISTLAKE_CATALOG_URI".into(), catalog_uri.clone()));
+        LakeEnv {
+            warehouse,
+            catalog_uri,
+            py_uri,
+            env,
+            _dir: dir,
+            _s3: s3,
+            _pg: pg,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// The warehouse as pyiceberg wants it.
+    pub fn py_warehouse(&self) -> String {
+        if self.warehouse.starts_with("s3://") {
+            self.warehouse.clone()
+        } else {
+            format!("file://{}", self.warehouse)
+        }
+    }
+
+    /// Sets this lake's variables in the current process (for in-process library use).
+    pub fn lake_args(&self) -> olistlake::config::LakeArgs {
+        let get = |k: &str| {
+            self.env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        // Credentials are read from the process environment by design; set them here.
+        for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if let Some(v) = get(k) {
+                // SAFETY: tests set these once, before any thread reads them concurrently
+                // with a different value (every S3 test uses the same constant credentials).
+                unsafe { std::env::set_var(k, v) };
+            }
+        }
+        olistlake::config::LakeArgs {
+            warehouse: self.warehouse.clone(),
+            catalog_uri: Some(self.catalog_uri.clone()),
+            catalog_name: "olistlake".into(),
+            s3_endpoint: get("OLISTLAKE_S3_ENDPOINT"),
+            s3_region: "us-east-1".into(),
+            s3_path_style: true,
+        }
+    }
+
+    pub async fn lake(&self) -> olistlake::lake::Lake {
+        olistlake::lake::Lake::open(&self.lake_args().resolve().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// A command running one of the project's binaries against this lake.
+    pub fn bin(&self, name: &str) -> Command {
+        let mut c = Command::new(binary(name));
+        c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c.env_remove("OLISTLAKE_RUN_ID");
+        c
+    }
+
+    /// Runs the pyiceberg reader and parses its JSON answer.
+    pub fn py(&self, args: &[&str]) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/iceberg_reader.py");
+        let out = Command::new(python())
+            .arg(script)
+            .args(["--uri", &self.py_uri, "--warehouse", &self.py_warehouse()])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "pyiceberg reader {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("reader JSON")
+    }
+}
+
+pub fn binary(name: &str) -> PathBuf {
+    // Cargo builds every binary of the package before running integration tests.
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_olistlake"));
+    exe.with_file_name(name)
+}
+
+pub fn python() -> PathBuf {
+    tool(
+        "OLISTLAKE_PYTHON",
+        cache_dir().join("venv-pyiceberg/bin/python"),
+        "pyiceberg venv python",
+    )
+}
+
+/// The JSON summary a job prints as its last stdout line.
+pub fn summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "no stdout; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "last line is not JSON ({e}): {last}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -1,0 +1,522 @@
+//! The `olistlake` binary as separate processes: concurrent writers never lose a commit
+//! (SQLite and PostgreSQL catalogs, and racing the iceberg crate's own fast_append), a writer
+//! killed between writing files and committing leaves the table at its old snapshot, and bad
+//! configuration fails clearly with the right exit code.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
+use chrono::NaiveDate;
+use common::{Backend, LakeEnv, run_ok, summary};
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::{Catalog, CatalogBuilder};
+use olistlake::lake::{ReadAt, tables};
+use parquet::arrow::ArrowWriter;
+
+fn batch(day: &str, n: i64, tag: &str) -> RecordBatch {
+    let d = (NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap()
+        - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+    .num_days() as i32;
+    let ids: Vec<i64> = (0..n).collect();
+    RecordBatch::try_from_iter(vec![
+        (
+            "day",
+            Arc::new(Date32Array::from(vec![d; n as usize])) as ArrayRef,
+        ),
+        ("id", Arc::new(Int64Array::from(ids.clone()))),
+        (
+            "value",
+            Arc::new(StringArray::from(
+                ids.iter().map(|i| format!("{tag}#{i}")).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "amount",
+            Arc::new(
+                Decimal128Array::from(vec![12345i128; n as usize])
+                    .with_precision_and_scale(18, 2)
+                    .unwrap(),
+            ),
+        ),
+        ("run_id", Arc::new(StringArray::from(vec![tag; n as usize]))),
+    ])
+    .unwrap()
+}
+
+fn parquet(dir: &Path, name: &str, b: &RecordBatch) -> PathBuf {
+    let path = dir.join(format!("{name}.parquet"));
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), b.schema(), None).unwrap();
+    w.write(b).unwrap();
+    w.close().unwrap();
+    path
+}
+
+const T: &str = "ops.self_check";
+
+async fn counts(env: &LakeEnv) -> BTreeMap<String, i64> {
+    let lake = env.lake().await;
+    let b = lake
+        .sql(
+            &format!("SELECT CAST(day AS VARCHAR) d, COUNT(*) n FROM {T} GROUP BY day"),
+            &ReadAt::current(),
+        )
+        .await
+        .unwrap();
+    let mut m = BTreeMap::new();
+    for b in b {
+        let d = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let d = d.as_any().downcast_ref::<StringArray>().unwrap();
+        let n = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64).unwrap();
+        let n = n.as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            m.insert(d.value(i).to_string(), n.value(i));
+        }
+    }
+    m
+}
+
+/// Two writer processes loop over commits to one table at the same time; every commit they
+/// report as done is in the table's history and its rows are in the table.
+async fn two_writers(backend: Backend) {
+    let env = LakeEnv::new(backend);
+    run_ok(env.bin("olistlake").arg("init"));
+    let a = parquet(env.dir(), "a", &batch("2017-11-23", 10, "a"));
+    let b = parquet(env.dir(), "b", &batch("2017-11-24", 7, "b"));
+    const N: usize = 12;
+    let spawn_loop = |file: PathBuf, mode: &'static str| {
+        let cmds: Vec<_> = (0..N)
+            .map(|_| {
+                let mut c = env.bin("olistlake");
+                c.args(["load", T]).arg(&file).args(["--mode", mode]);
+                c
+            })
+            .collect();
+        std::thread::spawn(move || {
+            let mut attempts = Vec::new();
+            for mut c in cmds {
+                let out = c.output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "writer failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                attempts.push(summary(&out)["commits"][0]["attempts"].as_u64().unwrap());
+            }
+            attempts
+        })
+    };
+    let ta = spawn_loop(a, "append");
+    let tb = spawn_loop(b, "overwrite");
+    let attempts: Vec<u64> = ta
+        .join()
+        .unwrap()
+        .into_iter()
+        .chain(tb.join().unwrap())
+        .collect();
+    let raced = attempts.iter().filter(|a| **a > 1).count();
+    eprintln!(
+        "{backend:?}: {} commits, {raced} of them rebased after losing a race",
+        attempts.len()
+    );
+
+    let lake = env.lake().await;
+    let snaps = lake
+        .snapshots(&tables::OPS_SELF_CHECK.ident())
+        .await
+        .unwrap();
+    assert_eq!(snaps.len(), 2 * N, "a commit was lost");
+    // the history is one linear chain
+    for w in snaps.windows(2) {
+        assert_eq!(w[1].parent_id, Some(w[0].snapshot_id));
+        assert_eq!(w[1].sequence_number, w[0].sequence_number + 1);
+    }
+    assert_eq!(
+        counts(&env).await,
+        BTreeMap::from([
+            ("2017-11-23".to_string(), 10 * N as i64),
+            ("2017-11-24".to_string(), 7)
+        ])
+    );
+    let py = env.py(&["rows", T]);
+    assert_eq!(py["count"], 10 * N as i64 + 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writer_processes_sqlite() {
+    two_writers(Backend::LocalSqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writer_processes_postgres() {
+    two_writers(Backend::LocalPostgres).await;
+}
+
+/// Our overwrite processes race the iceberg crate's own `fast_append` (through the same
+/// catalog): both sides' commits all survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_races_crate_fast_append() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    run_ok(env.bin("olistlake").arg("init"));
+    let file = parquet(env.dir(), "ow", &batch("2017-11-24", 5, "ow"));
+    const N: usize = 10;
+    let cmds: Vec<_> = (0..N)
+        .map(|_| {
+            let mut c = env.bin("olistlake");
+            c.args(["load", T]).arg(&file).args(["--mode", "overwrite"]);
+            c
+        })
+        .collect();
+    let writer = std::thread::spawn(move || {
+        for mut c in cmds {
+            let out = c.output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+
+    // The crate's own writer: its SqlCatalog, its Transaction::fast_append.
+    let lake = env.lake().await;
+    let catalog = iceberg_catalog_sql::SqlCatalogBuilder::default()
+        .with_storage_factory(Arc::new(
+            iceberg_storage_opendal::OpenDalResolvingStorageFactory::new(),
+        ))
+        .load(
+            "olistlake",
+            HashMap::from([
+                (
+                    "uri".to_string(),
+                    format!(
+                        "sqlite://{}?mode=rwc",
+                        env.catalog_uri.trim_start_matches("sqlite:")
+                    ),
+                ),
+                ("warehouse".to_string(), format!("file://{}", env.warehouse)),
+                ("sql_bind_style".to_string(), "QMark".to_string()),
+            ]),
+        )
+        .await
+        .unwrap();
+    let ident = tables::OPS_SELF_CHECK.ident();
+    let mut appended = 0;
+    let mut i = 0;
+    while appended < N {
+        i += 1;
+        let table = catalog.load_table(&ident).await.unwrap();
+        let files = olistlake::lake::write::write_data_files(
+            &table,
+            &[batch("2017-11-23", 3, "fa")],
+            &format!("fa-{i}"),
+        )
+        .await
+        .unwrap();
+        let tx = Transaction::new(&table);
+        let tx = tx.fast_append().add_data_files(files).apply(tx).unwrap();
+        match tx.commit(&catalog).await {
+            Ok(_) => appended += 1,
+            Err(e) if e.retryable() => {
+                eprintln!("crate fast_append gave up after its retries: {e}")
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    writer.join().unwrap();
+    let snaps = lake.snapshots(&ident).await.unwrap();
+    assert_eq!(snaps.len(), 2 * N);
+    assert_eq!(
+        counts(&env).await,
+        BTreeMap::from([
+            ("2017-11-23".to_string(), 3 * N as i64),
+            ("2017-11-24".to_string(), 5)
+        ])
+    );
+}
+
+/// kill -9 after the data files are written and before the commit: the table stays readable
+/// at its old snapshot with the old rows, and a re-run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_between_files_and_commit_leaves_old_snapshot() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    run_ok(env.bin("olistlake").arg("init"));
+    let first = parquet(env.dir(), "first", &batch("2017-11-23", 4, "first"));
+    run_ok(env.bin("olistlake").args(["load", T]).arg(&first));
+    let lake = env.lake().await;
+    let before = lake
+        .current_snapshot_id(&tables::OPS_SELF_CHECK.ident())
+        .await
+        .unwrap();
+
+    let second = parquet(env.dir(), "second", &batch("2017-11-23", 9, "second"));
+    let mut child = env
+        .bin("olistlake")
+        .args(["load", T])
+        .arg(&second)
+        .args(["--mode", "overwrite"])
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.starts_with("failpoint:") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writer never reached the failpoint"
+        );
+    }
+    // The files exist on disk, unreferenced.
+    let parquet_files = walk(Path::new(&env.warehouse))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(parquet_files, 2, "old file plus the uncommitted new one");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    assert_eq!(
+        lake.current_snapshot_id(&tables::OPS_SELF_CHECK.ident())
+            .await
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        counts(&env).await,
+        BTreeMap::from([("2017-11-23".to_string(), 4)])
+    );
+    assert_eq!(env.py(&["rows", T])["count"], 4);
+
+    run_ok(
+        env.bin("olistlake")
+            .args(["load", T])
+            .arg(&second)
+            .args(["--mode", "overwrite"]),
+    );
+    assert_eq!(
+        counts(&env).await,
+        BTreeMap::from([("2017-11-23".to_string(), 9)])
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The admin CLI end to end: self-check, tables, snapshots, sql, rollback, expire-snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_cli_round_trip() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let out = run_ok(env.bin("olistlake").arg("self-check"));
+    let s = summary(&out);
+    assert_eq!(s["status"], "ok");
+    assert_eq!(s["exit_code"], 0);
+    assert_eq!(s["commits"].as_array().unwrap().len(), 3);
+    let run_id = s["run_id"].as_str().unwrap().to_string();
+    // re-running is harmless
+    run_ok(env.bin("olistlake").arg("self-check"));
+
+    let tables_json: serde_json::Value =
+        serde_json::from_slice(&run_ok(env.bin("olistlake").args(["tables", "--json"])).stdout)
+            .unwrap();
+    let sc = tables_json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == T)
+        .unwrap();
+    assert_eq!(sc["rows"], 227);
+    assert_eq!(sc["snapshots"], 6);
+    let human = String::from_utf8(run_ok(env.bin("olistlake").arg("tables")).stdout).unwrap();
+    assert!(
+        human.contains("ops.self_check") && human.contains("ops.job_runs"),
+        "{human}"
+    );
+
+    let snaps: serde_json::Value = serde_json::from_slice(
+        &run_ok(env.bin("olistlake").args(["snapshots", T, "--json"])).stdout,
+    )
+    .unwrap();
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps[0]["summary"]["olistlake.run-id"], run_id.as_str());
+    let first = snaps[0]["snapshot_id"].as_i64().unwrap();
+
+    // job_runs got one row per commit of each run
+    let jr = run_ok(env.bin("olistlake").args([
+        "sql",
+        "--json",
+        "SELECT job, status, table_name FROM ops.job_runs WHERE job = 'self-check'",
+    ]));
+    assert_eq!(String::from_utf8(jr.stdout).unwrap().lines().count(), 6);
+
+    // rollback and read back
+    run_ok(
+        env.bin("olistlake")
+            .args(["rollback", T, "--to", &first.to_string()]),
+    );
+    let n = run_ok(env.bin("olistlake").args([
+        "sql",
+        "--json",
+        &format!("SELECT COUNT(*) AS n FROM {T}"),
+    ]));
+    assert_eq!(String::from_utf8(n.stdout).unwrap().trim(), r#"{"n":430}"#);
+    let n = run_ok(env.bin("olistlake").args([
+        "sql",
+        "--json",
+        "--snapshot",
+        &format!("{T}={}", snaps[1]["snapshot_id"]),
+        &format!("SELECT COUNT(*) AS n FROM {T}"),
+    ]));
+    assert_eq!(String::from_utf8(n.stdout).unwrap().trim(), r#"{"n":220}"#);
+
+    // expire everything but the current snapshot: files of expired snapshots go, content stays
+    let files_before = walk(
+        Path::new(&env.warehouse)
+            .join("ops/self_check/data")
+            .as_path(),
+    )
+    .len();
+    let out = run_ok(env.bin("olistlake").args([
+        "expire-snapshots",
+        "--table",
+        T,
+        "--older-than",
+        "0s",
+        "--retain-last",
+        "1",
+        "--json",
+    ]));
+    let exp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exp[0]["expired_snapshots"], 5);
+    assert!(exp[0]["deleted_data_files"].as_u64().unwrap() > 0);
+    let files_after = walk(
+        Path::new(&env.warehouse)
+            .join("ops/self_check/data")
+            .as_path(),
+    )
+    .len();
+    assert_eq!(
+        files_before - files_after,
+        exp[0]["deleted_data_files"].as_u64().unwrap() as usize
+    );
+    let n = run_ok(env.bin("olistlake").args([
+        "sql",
+        "--json",
+        &format!("SELECT COUNT(*) AS n FROM {T}"),
+    ]));
+    assert_eq!(String::from_utf8(n.stdout).unwrap().trim(), r#"{"n":430}"#);
+    assert_eq!(env.py(&["rows", T])["count"], 430);
+    assert_eq!(
+        env.py(&["snapshots", T])["snapshots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn failing(cmd: &mut std::process::Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+/// Bad configuration: a clear message and the right exit code (1 fatal, 75 retryable).
+#[test]
+fn bad_config_fails_clearly() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+
+    let (code, msg) = failing(
+        env.bin("olistlake")
+            .args(["tables"])
+            .env("OLISTLAKE_CATALOG_URI", "mysql://h/db"),
+    );
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("unknown catalog scheme `mysql`"), "{msg}");
+
+    let (code, msg) = failing(
+        env.bin("olistlake")
+            .args(["tables"])
+            .env("OLISTLAKE_WAREHOUSE", "s3://lake/w")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY"),
+    );
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("AWS_ACCESS_KEY_ID"), "{msg}");
+
+    let closed = common::free_port();
+    let (code, msg) = failing(
+        env.bin("olistlake")
+            .args(["self-check"])
+            .env("OLISTLAKE_WAREHOUSE", "s3://lake/w")
+            .env(
+                "OLISTLAKE_S3_ENDPOINT",
+                format!("http://127.0.0.1:{closed}"),
+            )
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s"),
+    );
+    assert_eq!(code, 75, "{msg}");
+    assert!(msg.contains("storage unreachable"), "{msg}");
+    assert!(msg.contains("\"status\":\"retryable_error\""), "{msg}");
+
+    let (code, msg) = failing(env.bin("olistlake").args(["tables"]).env(
+        "OLISTLAKE_CATALOG_URI",
+        format!("postgres://u:secret@127.0.0.1:{closed}/db"),
+    ));
+    assert_eq!(code, 75, "{msg}");
+    assert!(msg.contains("catalog database unreachable"), "{msg}");
+    assert!(!msg.contains("secret"), "password leaked: {msg}");
+
+    let (code, msg) = failing(
+        env.bin("olistlake")
+            .args(["self-check", "--start", "2017-13-45"]),
+    );
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("not an ISO 8601"), "{msg}");
+
+    let (code, msg) =
+        failing(
+            env.bin("olistlake")
+                .args(["load", "ops.nope", "/nonexistent.parquet"]),
+        );
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("/nonexistent.parquet"), "{msg}");
+}
+
+/// A real S3 server with wrong credentials: refused, fatal (retrying cannot help).
+#[test]
+fn wrong_s3_credentials_are_fatal() {
+    let env = LakeEnv::new(Backend::S3Sqlite);
+    let (code, msg) = failing(
+        env.bin("olistlake")
+            .args(["tables"])
+            .env("AWS_SECRET_ACCESS_KEY", "wrong"),
+    );
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("refused the credentials"), "{msg}");
+}

@@ -1,0 +1,131 @@
+"""Independent reader for the integration tests: opens the project's SQL catalog with pyiceberg
+and prints what it sees as JSON (one object on stdout).
+
+Rows are canonicalised so they compare equal with DataFusion's `CAST(col AS VARCHAR)`:
+decimals as plain strings, dates as YYYY-MM-DD, timestamps as YYYY-MM-DDTHH:MM:SS[.ffffff].
+"""
+import argparse
+import datetime as dt
+import decimal
+import json
+import os
+import sys
+
+from pyiceberg.catalog.sql import SqlCatalog
+
+
+def catalog(args):
+    props = {"uri": args.uri, "warehouse": args.warehouse}
+    endpoint = os.environ.get("OLISTLAKE_S3_ENDPOINT")
+    if endpoint:
+        props.update({
+            "s3.endpoint": endpoint,
+            "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
+            "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "s3.region": os.environ.get("OLISTLAKE_S3_REGION", "us-east-1"),
+            "s3.force-virtual-addressing": "false",
+        })
+    return SqlCatalog(args.name, **props)
+
+
+def canon(v):
+    if v is None:
+        return None
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        s = v.strftime("%Y-%m-%dT%H:%M:%S")
+        return s + (".%06d" % v.microsecond).rstrip("0") if v.microsecond else s
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)
+
+
+def rows_of(table, snapshot_id=None):
+    scan = table.scan(snapshot_id=snapshot_id) if snapshot_id else table.scan()
+    arrow = scan.to_arrow()
+    cols = arrow.column_names
+    rows = [[canon(r[c]) for c in cols] for r in arrow.to_pylist()]
+    rows.sort(key=lambda r: json.dumps(r))
+    return cols, rows
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--uri", required=True)
+    p.add_argument("--name", default="olistlake")
+    p.add_argument("--warehouse", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("rows")
+    r.add_argument("table")
+    r.add_argument("--snapshot", type=int)
+    s = sub.add_parser("snapshots")
+    s.add_argument("table")
+    a = sub.add_parser("all-snapshots")
+    a.add_argument("table")
+    f = sub.add_parser("files")
+    f.add_argument("table")
+    sub.add_parser("tables")
+    o = sub.add_parser("overwrite-day")
+    o.add_argument("table")
+    o.add_argument("day")
+    o.add_argument("count", type=int)
+    args = p.parse_args()
+
+    cat = catalog(args)
+    out = None
+    if args.cmd == "tables":
+        out = sorted(".".join(t) for ns in cat.list_namespaces() for t in cat.list_tables(ns))
+    elif args.cmd == "rows":
+        cols, rows = rows_of(cat.load_table(args.table), args.snapshot)
+        out = {"columns": cols, "count": len(rows), "rows": rows}
+    elif args.cmd == "snapshots":
+        t = cat.load_table(args.table)
+        cur = t.current_snapshot()
+        out = {
+            "current": cur.snapshot_id if cur else None,
+            "snapshots": [
+                {"snapshot_id": s.snapshot_id, "parent_id": s.parent_snapshot_id,
+                 "sequence_number": s.sequence_number,
+                 "operation": s.summary.operation.value if s.summary else None,
+                 "summary": dict(s.summary.additional_properties) if s.summary else {}}
+                for s in t.snapshots()
+            ],
+        }
+    elif args.cmd == "all-snapshots":
+        t = cat.load_table(args.table)
+        out = {}
+        for s in t.snapshots():
+            _, rows = rows_of(t, s.snapshot_id)
+            out[str(s.snapshot_id)] = rows
+    elif args.cmd == "files":
+        t = cat.load_table(args.table)
+        files = t.inspect.files()
+        out = sorted(files.column("file_path").to_pylist())
+    elif args.cmd == "overwrite-day":
+        # A pyiceberg copy-on-write overwrite of one day of an ops.self_check-shaped table.
+        import pyarrow as pa
+        from pyiceberg.expressions import EqualTo
+        t = cat.load_table(args.table)
+        day = dt.date.fromisoformat(args.day)
+        schema = t.schema().as_arrow()
+        data = pa.Table.from_pylist([
+            {"day": day, "id": i, "value": f"py-{args.day}#{i}",
+             "amount": decimal.Decimal(i * 101 + 99) / 100, "run_id": "pyiceberg"}
+            for i in range(args.count)
+        ], schema=schema)
+        t.overwrite(data, overwrite_filter=EqualTo("day", args.day))
+        out = {"snapshot_id": t.current_snapshot().snapshot_id}
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
