@@ -280,7 +280,8 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
         );
     }
     // The files exist on disk, unreferenced.
-    let parquet_files = walk(Path::new(&env.warehouse))
+    let table_dir = Path::new(&env.warehouse).join("ops/self_check/data");
+    let parquet_files = walk(&table_dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .count();

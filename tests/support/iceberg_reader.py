@@ -97,7 +97,7 @@ def main():
                  "sequence_number": s.sequence_number,
                  "operation": s.summary.operation.value if s.summary else None,
                  "summary": dict(s.summary.additional_properties) if s.summary else {}}
-                for s in t.snapshots()
+                for s in sorted(t.snapshots(), key=lambda s: s.sequence_number)
             ],
         }
     elif args.cmd == "all-snapshots":
