@@ -13,5 +13,6 @@ pub mod config;
 pub mod error;
 pub mod job;
 pub mod lake;
+pub mod olist;
 
 pub use error::{Error, Exit, Result};
