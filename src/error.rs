@@ -47,6 +47,9 @@ pub enum Error {
     #[error("storage unreachable ({location}): {message}")]
     StorageUnreachable { location: String, message: String },
 
+    #[error("broker unreachable: {0}")]
+    BrokerUnreachable(String),
+
     #[error("table {table}: commit conflict, gave up after {attempts} attempts")]
     CommitConflict { table: String, attempts: u32 },
 
@@ -109,6 +112,7 @@ impl Error {
         match self {
             Error::CatalogUnreachable { .. }
             | Error::StorageUnreachable { .. }
+            | Error::BrokerUnreachable(_)
             | Error::CommitConflict { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
             _ => Exit::Fatal,

@@ -12,7 +12,9 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod job;
+pub mod kafka;
 pub mod lake;
+pub mod metrics;
 pub mod olist;
 
 pub use error::{Error, Exit, Result};

@@ -442,3 +442,227 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     );
     out
 }
+
+/// A tansu broker (Kafka protocol) with the SQLite storage engine, on a free port. The data
+/// file lives in `dir`, so a broker can be stopped and started again on the same data.
+pub struct Broker {
+    pub bootstrap: String,
+    port: u16,
+    db: PathBuf,
+    child: Option<Child>,
+    _dir: Option<TempDir>,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = TempDir::new().unwrap();
+        let db = dir.path().join("tansu.db");
+        let mut b = Broker {
+            bootstrap: String::new(),
+            port: free_port(),
+            db,
+            child: None,
+            _dir: Some(dir),
+        };
+        b.bootstrap = format!("127.0.0.1:{}", b.port);
+        b.resume();
+        b
+    }
+
+    /// Starts the broker process again on the same port and data.
+    pub fn resume(&mut self) {
+        let bin = tool(
+            "OLISTLAKE_TANSU",
+            cache_dir().join("tools/bin/tansu"),
+            "tansu",
+        );
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .arg("--storage-engine")
+            .arg(format!("sqlite://{}", self.db.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tansu");
+        wait_for_port(self.port, "tansu", &mut child);
+        self.child = Some(child);
+    }
+
+    /// Kills the broker (SIGKILL), keeping its data.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A stand-in for the Confluent Schema Registry, served on a free port for the HTTP client's
+/// tests: POST /subjects/{s}/versions (409 when not BACKWARD compatible), GET /schemas/ids/{id},
+/// GET /subjects/{s}/versions/latest, PUT /config/{s}, with Confluent's error codes. It is a
+/// test double: no Confluent-compatible registry installs from the registries this project's
+/// machines reach; deployments use the Confluent Schema Registry container.
+pub struct RegistryDouble {
+    pub url: String,
+}
+
+impl RegistryDouble {
+    pub fn start() -> RegistryDouble {
+        use std::collections::BTreeMap;
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Default)]
+        struct State {
+            schemas: Vec<String>,
+            subjects: BTreeMap<String, Vec<usize>>,
+            compat: BTreeMap<String, String>,
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = state.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(&stream);
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).is_err() || first.is_empty() {
+                        return;
+                    }
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let parts: Vec<&str> = first.split_whitespace().collect();
+                    let (method, path) = (parts[0], parts[1]);
+                    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+                    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let mut st = state.lock().unwrap();
+                    let (code, out) = match (method, seg.as_slice()) {
+                        ("POST", ["subjects", s, "versions"]) => {
+                            let text = json["schema"].as_str().unwrap_or_default().to_string();
+                            match apache_avro::Schema::parse_str(&text) {
+                                Err(e) => (
+                                    422,
+                                    serde_json::json!({"error_code": 42201, "message": e.to_string()}),
+                                ),
+                                Ok(new) => {
+                                    let canon = new.canonical_form();
+                                    let versions = st.subjects.get(*s).cloned().unwrap_or_default();
+                                    if let Some(id) =
+                                        versions.iter().find(|id| st.schemas[**id - 1] == canon)
+                                    {
+                                        (200, serde_json::json!({"id": id}))
+                                    } else {
+                                        let level = st
+                                            .compat
+                                            .get(*s)
+                                            .cloned()
+                                            .unwrap_or_else(|| "BACKWARD".into());
+                                        let incompatible = level != "NONE"
+                                            && versions.last().is_some_and(|last| {
+                                                let prev = apache_avro::Schema::parse_str(&st.schemas[*last - 1]).unwrap();
+                                                apache_avro::schema_compatibility::SchemaCompatibility::can_read(&prev, &new).is_err()
+                                            });
+                                        if incompatible {
+                                            (
+                                                409,
+                                                serde_json::json!({"error_code": 409, "message": "Schema being registered is incompatible with an earlier schema"}),
+                                            )
+                                        } else {
+                                            let id =
+                                                match st.schemas.iter().position(|x| *x == canon) {
+                                                    Some(i) => i + 1,
+                                                    None => {
+                                                        st.schemas.push(canon);
+                                                        st.schemas.len()
+                                                    }
+                                                };
+                                            st.subjects.entry(s.to_string()).or_default().push(id);
+                                            (200, serde_json::json!({"id": id}))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        ("GET", ["schemas", "ids", id]) => match id
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| st.schemas.get(i.wrapping_sub(1)))
+                        {
+                            Some(s) => (200, serde_json::json!({"schema": s})),
+                            None => (
+                                404,
+                                serde_json::json!({"error_code": 40403, "message": "Schema not found"}),
+                            ),
+                        },
+                        ("GET", ["subjects", s, "versions", "latest"]) => match st.subjects.get(*s)
+                        {
+                            Some(v) if !v.is_empty() => {
+                                let id = *v.last().unwrap();
+                                (
+                                    200,
+                                    serde_json::json!({"subject": s, "version": v.len(), "id": id, "schema": st.schemas[id - 1]}),
+                                )
+                            }
+                            _ => (
+                                404,
+                                serde_json::json!({"error_code": 40401, "message": "Subject not found"}),
+                            ),
+                        },
+                        ("PUT", ["config", s]) => {
+                            let level = json["compatibility"]
+                                .as_str()
+                                .unwrap_or("BACKWARD")
+                                .to_string();
+                            st.compat.insert(s.to_string(), level.clone());
+                            (200, serde_json::json!({"compatibility": level}))
+                        }
+                        _ => (
+                            404,
+                            serde_json::json!({"error_code": 404, "message": "Not found"}),
+                        ),
+                    };
+                    drop(st);
+                    let body = out.to_string();
+                    let reason = match code {
+                        200 => "OK",
+                        404 => "Not Found",
+                        409 => "Conflict",
+                        _ => "Unprocessable Entity",
+                    };
+                    let mut s = &stream;
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        RegistryDouble { url }
+    }
+}

@@ -16,6 +16,13 @@ if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
   cargo install s3s-fs --version 0.14.1 --locked --features binary --root "$TOOLS" -q
 fi
 
+# --- tansu: Kafka-protocol broker with its SQLite storage engine (correct offsets) ------------
+# The default features compile no storage engine; this build is long (~40 CPU-minutes), once.
+if [ ! -x "$TOOLS/bin/tansu" ]; then
+  log "installing tansu 0.6.0 with the sqlite engine (long, once)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --root "$TOOLS" -q
+fi
+
 # --- PostgreSQL server binaries (Debian) ------------------------------------------------------
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   log "installing postgresql from apt"

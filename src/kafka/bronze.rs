@@ -1,0 +1,412 @@
+//! `bronze-load`: Kafka → `bronze.<topic>`, exactly once.
+//!
+//! For each topic: the start offsets are the ones stored in the bronze table's latest snapshot
+//! summary (`olistlake.kafka.offsets` = `partition:next_offset,…`), never consumer-group state.
+//! The end is fixed when the run starts: the high-water marks, or with `--end` the first
+//! message whose record timestamp is at or after it (timestamps are checked on every message;
+//! `offsets_for_times` alone is not trusted). Decoded rows are appended in one commit that also
+//! stores the new offsets. Undecodable messages go to `bronze._quarantine` first; on a re-run
+//! after a crash the quarantine skips the (topic, partition, offset) it already holds, so
+//! nothing is quarantined twice and for every topic Kafka = bronze + quarantine.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+
+use super::client::KafkaClient;
+use super::codec::{Cell, RowBuilder, avro_to_cell, decode, frame};
+use super::registry::Registry;
+use super::topics::Topic;
+use crate::error::{Error, Exit, Result};
+use crate::job::JobRun;
+use crate::lake::tables::BRONZE_QUARANTINE;
+use crate::lake::{CommitKind, Lake, ReadAt};
+
+/// Snapshot-summary key of the consumed offsets.
+pub const OFFSETS_KEY: &str = "olistlake.kafka.offsets";
+const BATCH_ROWS: usize = 100_000;
+
+/// `0:12,1:7` → {0: 12, 1: 7}.
+pub fn parse_offsets(s: &str) -> Result<BTreeMap<i32, i64>> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (a, b) = p
+                .split_once(':')
+                .ok_or_else(|| Error::Catalog(format!("bad offsets `{s}`")))?;
+            Ok((
+                a.parse()
+                    .map_err(|_| Error::Catalog(format!("bad offsets `{s}`")))?,
+                b.parse()
+                    .map_err(|_| Error::Catalog(format!("bad offsets `{s}`")))?,
+            ))
+        })
+        .collect()
+}
+
+pub fn format_offsets(o: &BTreeMap<i32, i64>) -> String {
+    o.iter()
+        .map(|(p, n)| format!("{p}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Per-topic outcome.
+#[derive(Debug, Default, Serialize)]
+pub struct TopicLoad {
+    pub messages: u64,
+    pub rows: u64,
+    pub quarantined: u64,
+    pub offsets: BTreeMap<i32, i64>,
+}
+
+/// The offsets stored with a bronze table's current snapshot.
+pub async fn stored_offsets(lake: &Lake, topic: &Topic) -> Result<BTreeMap<i32, i64>> {
+    let snaps = lake.snapshots(&topic.bronze.ident()).await?;
+    match snaps
+        .iter()
+        .find(|s| s.is_current)
+        .and_then(|s| s.summary.get(OFFSETS_KEY))
+    {
+        Some(s) => parse_offsets(s),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Loads every topic of `topics`; returns `NothingToDo` when no topic had new messages.
+pub async fn load(
+    lake: &Lake,
+    kafka: &KafkaClient,
+    registry: &Registry,
+    topics: &[&'static Topic],
+    run: &mut JobRun,
+) -> Result<Exit> {
+    let defs: Vec<_> = topics
+        .iter()
+        .map(|t| t.bronze)
+        .chain([&BRONZE_QUARANTINE])
+        .collect();
+    lake.ensure_tables(&defs).await?;
+    let end_ms = run.interval.end.map(|e| e.and_utc().timestamp_millis());
+    let consumer = kafka.consumer("olistlake-bronze-load")?;
+    let mut any = false;
+    let mut report = BTreeMap::new();
+    for topic in topics {
+        let r = load_topic(lake, kafka, &consumer, registry, topic, end_ms, run).await?;
+        any |= r.messages > 0;
+        run.metric(&format!("rows_{}", topic.name), r.rows);
+        run.metric(&format!("quarantined_{}", topic.name), r.quarantined);
+        report.insert(topic.name, r);
+    }
+    let (rows, q): (u64, u64) = report
+        .values()
+        .fold((0, 0), |(a, b), r| (a + r.rows, b + r.quarantined));
+    run.metric("rows_loaded", rows);
+    run.metric("quarantined", q);
+    run.metric("topics", serde_json::to_value(&report).unwrap_or_default());
+    Ok(if any { Exit::Ok } else { Exit::NothingToDo })
+}
+
+struct Raw {
+    partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
+    key: Option<String>,
+    payload: Option<Vec<u8>>,
+}
+
+async fn load_topic(
+    lake: &Lake,
+    kafka: &KafkaClient,
+    consumer: &BaseConsumer,
+    registry: &Registry,
+    topic: &'static Topic,
+    end_ms: Option<i64>,
+    run: &mut JobRun,
+) -> Result<TopicLoad> {
+    let table = topic.bronze.ident();
+    let mut offsets = stored_offsets(lake, topic).await?;
+    let marks = kafka.watermarks(consumer, topic.name)?;
+    if marks.is_empty() {
+        tracing::warn!(topic = topic.name, "topic does not exist: nothing to load");
+        return Ok(TopicLoad {
+            offsets,
+            ..Default::default()
+        });
+    }
+
+    // the range of each partition: [start, stop), stop fixed now
+    let mut stop: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for (p, lo, hi) in &marks {
+        let start = offsets.get(p).copied().unwrap_or(*lo).max(*lo);
+        if start > *hi {
+            return Err(Error::InvalidInput(format!(
+                "{}/{p}: stored offset {start} is beyond the high-water mark {hi} (was the topic recreated?)",
+                topic.name
+            )));
+        }
+        offsets.insert(*p, start);
+        if start < *hi {
+            stop.insert(*p, *hi);
+            tpl.add_partition_offset(topic.name, *p, Offset::Offset(start))
+                .map_err(|e| Error::BrokerUnreachable(e.to_string()))?;
+        }
+    }
+    if stop.is_empty() {
+        return Ok(TopicLoad {
+            offsets,
+            ..Default::default()
+        });
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| Error::BrokerUnreachable(format!("assign {}: {e}", topic.name)))?;
+
+    // read
+    let mut raws: Vec<Raw> = Vec::new();
+    let mut next = offsets.clone();
+    let mut open: HashSet<i32> = stop.keys().copied().collect();
+    let mut idle_since = Instant::now();
+    let bar = crate::job::progress(
+        stop.iter().map(|(p, hi)| (hi - offsets[p]) as u64).sum(),
+        topic.name,
+    );
+    while !open.is_empty() {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                idle_since = Instant::now();
+                let p = m.partition();
+                if !open.contains(&p) || m.offset() < next[&p] {
+                    continue;
+                }
+                if m.offset() >= stop[&p] {
+                    open.remove(&p);
+                    continue;
+                }
+                let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
+                if end_ms.is_some_and(|e| ts >= e) {
+                    // the first message at or after --end closes the partition's range
+                    stop.insert(p, m.offset());
+                    open.remove(&p);
+                    continue;
+                }
+                raws.push(Raw {
+                    partition: p,
+                    offset: m.offset(),
+                    timestamp_ms: ts,
+                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                });
+                next.insert(p, m.offset() + 1);
+                bar.inc(1);
+                if next[&p] >= stop[&p] {
+                    open.remove(&p);
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                if next
+                    .get(&p)
+                    .is_some_and(|n| *n >= stop.get(&p).copied().unwrap_or(0))
+                {
+                    open.remove(&p);
+                }
+            }
+            Some(Err(e)) => {
+                return Err(Error::BrokerUnreachable(format!(
+                    "reading {}: {e}",
+                    topic.name
+                )));
+            }
+            None => {
+                if idle_since.elapsed() > Duration::from_secs(30) {
+                    return Err(Error::BrokerUnreachable(format!(
+                        "no messages from {} for 30 s before reaching the fixed end offsets",
+                        topic.name
+                    )));
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    // every message below each partition's stop offset was read (offsets may have gaps)
+    for (p, s) in &stop {
+        next.insert(*p, *s);
+    }
+
+    // decode
+    let reader_schema = topic.schema();
+    let loaded_at = chrono::Utc::now().timestamp_micros();
+    let mut good = RowBuilder::new(topic.bronze);
+    let mut bad = RowBuilder::new(&BRONZE_QUARANTINE);
+    let mut batches = Vec::new();
+    let mut quarantined = Vec::new();
+    let mut rows = 0u64;
+    let n_msgs = raws.len() as u64;
+    for raw in raws {
+        match decode_one(registry, topic, reader_schema, &raw, loaded_at).await? {
+            Ok(cells) => {
+                good.push(&cells)
+                    .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
+                rows += 1;
+                if good.len() >= BATCH_ROWS {
+                    batches.push(good.finish()?);
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    topic = topic.name,
+                    partition = raw.partition,
+                    offset = raw.offset,
+                    "quarantined: {reason}"
+                );
+                bad.push(&[
+                    Cell::Str(topic.name.to_string()),
+                    Cell::Int(raw.partition),
+                    Cell::Long(raw.offset),
+                    raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
+                    raw.payload.clone().map(Cell::Bytes).unwrap_or(Cell::Null),
+                    Cell::Str(reason),
+                    Cell::Micros(raw.timestamp_ms * 1000),
+                    Cell::Micros(loaded_at),
+                ])
+                .map_err(Error::InvalidInput)?;
+                quarantined.push((raw.partition, raw.offset));
+            }
+        }
+    }
+    if !good.is_empty() {
+        batches.push(good.finish()?);
+    }
+
+    // quarantine first (skipping what an interrupted earlier run already put there) …
+    let mut ctx = run.commit_context();
+    if !quarantined.is_empty() {
+        let already = quarantined_offsets(lake, topic.name).await?;
+        let batch = bad.finish()?;
+        let keep: Vec<bool> = quarantined.iter().map(|k| !already.contains(k)).collect();
+        let batch = arrow::compute::filter_record_batch(&batch, &keep.into())?;
+        if batch.num_rows() > 0 {
+            let mut qctx = ctx.clone();
+            qctx.extra
+                .insert("olistlake.kafka.topic".into(), topic.name.into());
+            let c = lake
+                .write(
+                    &BRONZE_QUARANTINE.ident(),
+                    CommitKind::Append,
+                    &[batch],
+                    &qctx,
+                )
+                .await?;
+            run.commits.push(c);
+        }
+    }
+    // … then the rows and the offsets, in one commit
+    ctx.extra.insert(OFFSETS_KEY.into(), format_offsets(&next));
+    ctx.extra
+        .insert("olistlake.kafka.topic".into(), topic.name.into());
+    ctx.input_rows = Some(n_msgs);
+    let c = lake
+        .write(&table, CommitKind::Append, &batches, &ctx)
+        .await?;
+    run.commits.push(c);
+
+    // informational: the consumer group's committed offsets follow the table
+    let mut commit = TopicPartitionList::new();
+    for (p, o) in &next {
+        let _ = commit.add_partition_offset(topic.name, *p, Offset::Offset(*o));
+    }
+    if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+        tracing::debug!("informational offset commit failed: {e}");
+    }
+    Ok(TopicLoad {
+        messages: n_msgs,
+        rows,
+        quarantined: quarantined.len() as u64,
+        offsets: next,
+    })
+}
+
+/// (partition, offset) of a topic's messages already in the quarantine.
+async fn quarantined_offsets(lake: &Lake, topic: &str) -> Result<HashSet<(i32, i64)>> {
+    let sql = format!(
+        "SELECT \"partition\", \"offset\" FROM bronze._quarantine WHERE topic = '{}'",
+        topic.replace('\'', "''")
+    );
+    let batches: Vec<RecordBatch> = lake.sql(&sql, &ReadAt::current()).await?;
+    let mut out = HashSet::new();
+    for b in batches {
+        let p = b.column(0).as_primitive::<Int32Type>();
+        let o = b.column(1).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.insert((p.value(i), o.value(i)));
+        }
+    }
+    Ok(out)
+}
+
+/// One message → the bronze row, or the reason it is quarantined.
+async fn decode_one(
+    registry: &Registry,
+    topic: &Topic,
+    reader: &apache_avro::Schema,
+    raw: &Raw,
+    loaded_at: i64,
+) -> Result<std::result::Result<Vec<Cell>, String>> {
+    let Some(payload) = &raw.payload else {
+        return Ok(Err("message has no value".into()));
+    };
+    let (id, body) = match frame(payload) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(writer) = registry.schema_by_id(id).await? else {
+        return Ok(Err(format!("unknown schema id {id}")));
+    };
+    let record = match decode(body, &writer, reader) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+    };
+    let mut cells = Vec::with_capacity(topic.bronze.columns.len());
+    for (name, col, _) in topic.bronze.columns {
+        let cell = match *name {
+            "_kafka_key" => raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
+            "_kafka_partition" => Cell::Int(raw.partition),
+            "_kafka_offset" => Cell::Long(raw.offset),
+            "_kafka_timestamp" => Cell::Micros(raw.timestamp_ms * 1000),
+            "_schema_id" => Cell::Int(id as i32),
+            "_loaded_at" => Cell::Micros(loaded_at),
+            field => match record.iter().find(|(n, _)| n == field) {
+                Some((_, v)) => match avro_to_cell(v, *col) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(format!("field {field}: {e}"))),
+                },
+                // a field the writer schema lacks and the reader defaults to null
+                None => Cell::Null,
+            },
+        };
+        cells.push(cell);
+    }
+    Ok(Ok(cells))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_round_trip() {
+        let o = parse_offsets("0:12,1:7,2:0").unwrap();
+        assert_eq!(o, BTreeMap::from([(0, 12), (1, 7), (2, 0)]));
+        assert_eq!(format_offsets(&o), "0:12,1:7,2:0");
+        assert!(parse_offsets("").unwrap().is_empty());
+        assert!(parse_offsets("x").is_err());
+    }
+}
