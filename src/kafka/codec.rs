@@ -55,11 +55,19 @@ pub fn frame(bytes: &[u8]) -> std::result::Result<(u32, &[u8]), String> {
 /// default), and types are checked when the values are put into columns. (The avro crate's
 /// own schema resolution rejects bytes-backed decimals shorter than the precision's maximum
 /// width, which other producers legitimately write, so resolution is done here.)
-pub fn decode(body: &[u8], writer: &Schema, reader: &Schema) -> std::result::Result<Vec<(String, Value)>, String> {
+pub fn decode(
+    body: &[u8],
+    writer: &Schema,
+    reader: &Schema,
+) -> std::result::Result<Vec<(String, Value)>, String> {
     let mut cursor = body;
-    let value = apache_avro::from_avro_datum(writer, &mut cursor, None).map_err(|e| format!("avro: {e}"))?;
+    let value = apache_avro::from_avro_datum(writer, &mut cursor, None)
+        .map_err(|e| format!("avro: {e}"))?;
     if !cursor.is_empty() {
-        return Err(format!("{} trailing byte(s) after the Avro record", cursor.len()));
+        return Err(format!(
+            "{} trailing byte(s) after the Avro record",
+            cursor.len()
+        ));
     }
     let Value::Record(mut fields) = value else {
         return Err("the writer schema is not a record".into());

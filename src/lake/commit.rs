@@ -443,46 +443,35 @@ fn now_ms(md: &TableMetadata) -> i64 {
         .max(md.last_updated_ms() + 1)
 }
 
-/// Moves `main` to `snapshot_id` (an older snapshot of the table), by the same pointer swap.
-pub(crate) async fn rollback(
+/// Publishes a metadata change that adds no snapshot (rollback, expiry): `change` builds the
+/// new metadata from the current one, or returns None when there is nothing to do. Retried on
+/// a lost race like every commit. Returns the table as it was and the new metadata.
+async fn swap_metadata(
     catalog: &SqlCatalog,
     pointer: &MetadataPointer,
     ident: &TableIdent,
-    snapshot_id: i64,
     policy: RetryPolicy,
-) -> Result<String> {
+    change: &(dyn Fn(&TableMetadata, &str) -> Result<Option<TableMetadata>> + Sync),
+) -> Result<Option<(Table, TableMetadata, String)>> {
     for attempt in 1..=policy.max_attempts {
         let table = catalog
             .load_table(ident)
             .await
             .map_err(|e| map_load_error(ident, e))?;
-        let md = table.metadata();
-        if md.snapshot_by_id(snapshot_id).is_none() {
-            return Err(Error::NoSuchSnapshot {
-                table: ident.to_string(),
-                snapshot: snapshot_id,
-            });
-        }
         let old = table
             .metadata_location()
             .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
             .to_string();
-        let metadata = md
-            .clone()
-            .into_builder(Some(old.clone()))
-            .set_ref(
-                MAIN_BRANCH,
-                SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
-            )?
-            .build()?
-            .metadata;
+        let Some(metadata) = change(table.metadata(), &old)? else {
+            return Ok(None);
+        };
         let location = MetadataLocation::from_str(&old)?
             .with_next_version()
             .with_new_metadata(&metadata);
         metadata.write_to(table.file_io(), &location).await?;
         let location = location.to_string();
         if pointer.swap(ident, &old, &location).await? {
-            return Ok(location);
+            return Ok(Some((table, metadata, location)));
         }
         let _ = table.file_io().delete(&location).await;
         tokio::time::sleep(policy.delay(attempt)).await;
@@ -493,8 +482,43 @@ pub(crate) async fn rollback(
     })
 }
 
+/// Moves `main` to `snapshot_id` (an older snapshot of the table), by the same pointer swap.
+pub(crate) async fn rollback(
+    catalog: &SqlCatalog,
+    pointer: &MetadataPointer,
+    ident: &TableIdent,
+    snapshot_id: i64,
+    policy: RetryPolicy,
+) -> Result<String> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
+        if md.snapshot_by_id(snapshot_id).is_none() {
+            return Err(Error::NoSuchSnapshot {
+                table: ident.to_string(),
+                snapshot: snapshot_id,
+            });
+        }
+        Ok(Some(
+            md.clone()
+                .into_builder(Some(old.to_string()))
+                .set_ref(
+                    MAIN_BRANCH,
+                    SnapshotReference::new(
+                        snapshot_id,
+                        SnapshotRetention::branch(None, None, None),
+                    ),
+                )?
+                .build()?
+                .metadata,
+        ))
+    };
+    let (_, _, location) = swap_metadata(catalog, pointer, ident, policy, &change)
+        .await?
+        .expect("a rollback always changes the metadata");
+    Ok(location)
+}
+
 /// Removes snapshots from the table metadata (expiry), by the same pointer swap. Returns the
-/// metadata before and after, so the caller can find files no snapshot references any more.
+/// table before and the metadata after, so the caller can find files no snapshot references.
 pub(crate) async fn remove_snapshots(
     catalog: &SqlCatalog,
     pointer: &MetadataPointer,
@@ -502,39 +526,20 @@ pub(crate) async fn remove_snapshots(
     choose: &(dyn Fn(&TableMetadata) -> Vec<i64> + Sync),
     policy: RetryPolicy,
 ) -> Result<Option<(Table, TableMetadata)>> {
-    for attempt in 1..=policy.max_attempts {
-        let table = catalog
-            .load_table(ident)
-            .await
-            .map_err(|e| map_load_error(ident, e))?;
-        let md = table.metadata();
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
         let ids = choose(md);
         if ids.is_empty() {
             return Ok(None);
         }
-        let old = table
-            .metadata_location()
-            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
-            .to_string();
-        let metadata = md
-            .clone()
-            .into_builder(Some(old.clone()))
-            .remove_snapshots(&ids)
-            .build()?
-            .metadata;
-        let location = MetadataLocation::from_str(&old)?
-            .with_next_version()
-            .with_new_metadata(&metadata);
-        metadata.write_to(table.file_io(), &location).await?;
-        let location = location.to_string();
-        if pointer.swap(ident, &old, &location).await? {
-            return Ok(Some((table, metadata)));
-        }
-        let _ = table.file_io().delete(&location).await;
-        tokio::time::sleep(policy.delay(attempt)).await;
-    }
-    Err(Error::CommitConflict {
-        table: ident.to_string(),
-        attempts: policy.max_attempts,
-    })
+        Ok(Some(
+            md.clone()
+                .into_builder(Some(old.to_string()))
+                .remove_snapshots(&ids)
+                .build()?
+                .metadata,
+        ))
+    };
+    Ok(swap_metadata(catalog, pointer, ident, policy, &change)
+        .await?
+        .map(|(table, metadata, _)| (table, metadata)))
 }

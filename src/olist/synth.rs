@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::facts::{self, STATES};
+use super::prepare::fold_city;
 use super::raw::{self, Field, RawReader, RawWriter, format_timestamp, money};
 use super::rng::{Cumulative, Rng};
 use crate::error::{Error, Result};
@@ -110,21 +111,6 @@ fn charm_price(rng: &mut Rng) -> i64 {
         _ => (raw * 100.0).round() as i64,
     };
     cents.max(85)
-}
-
-fn fold_accents(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
-            other => other,
-        })
-        .collect()
 }
 
 fn accented(city: &str) -> String {
@@ -540,7 +526,7 @@ fn real_world(
             seller_places.push(Place {
                 prefix: zip,
                 state: si,
-                city: fold_accents(&city.to_lowercase()),
+                city: fold_city(&city),
                 lat,
                 lng,
             });
@@ -937,7 +923,7 @@ fn write_orders(
             Field::Text(&customer_id),
             Field::Text(&person.unique_id),
             Field::Text(&place.prefix),
-            Field::Text(&fold_accents(&place.city)),
+            Field::Text(&fold_city(&place.city)),
             Field::Text(state.uf),
         ])?;
         counts[4] += 1;

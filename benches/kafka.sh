@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmark of the Kafka path: unpaced replay of a scale into a local tansu broker (SQLite
+# engine), then bronze-load of all of it into a local lake. Prints events/s and rows/s with
+# wall time and peak memory. Usage: benches/kafka.sh [SCALE] (default 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
+CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
+SCALE="${1:-1}"
+PROFILE="${PROFILE:-dev}"
+cargo build -q --profile "$PROFILE" --bins
+BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+WORK="$(mktemp -d)"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$CACHE/tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+  --storage-engine "sqlite://$WORK/tansu.db" >"$WORK/tansu.log" 2>&1 &
+TANSU=$!
+trap 'kill $TANSU 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+
+"$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1
+"$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
+export OLISTLAKE_KAFKA_BOOTSTRAP="127.0.0.1:$PORT" OLISTLAKE_WAREHOUSE="$WORK/lake" OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
+
+measure() { /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; read -r w k <"$WORK/time"; echo "$w $((k / 1024))"; }
+
+printf '%-14s %6s %9s %10s %12s %12s\n' step scale wall_s peak_MiB messages per_s
+read -r wall mib < <(measure "$BIN/olist-replay" --prepared "$WORK/prepared" --speed max)
+n=$(python3 -c 'import json,sys; print(sum(json.loads(open(sys.argv[1]).read().splitlines()[-1])["report"]["sent"].values()))' "$WORK/out")
+printf '%-14s %6s %9s %10s %12s %12.0f\n' olist-replay "$SCALE" "$wall" "$mib" "$n" "$(echo "$n / $wall" | bc -l)"
+read -r wall mib < <(measure "$BIN/bronze-load")
+n=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["metrics"]["rows_loaded"])' "$WORK/out")
+printf '%-14s %6s %9s %10s %12s %12.0f\n' bronze-load "$SCALE" "$wall" "$mib" "$n" "$(echo "$n / $wall" | bc -l)"
