@@ -337,7 +337,7 @@ fn replay_counts_order_and_restart() {
 
     // First run: paced, killed (SIGKILL, like a crash) part-way through.
     let mut child = replay_cmd(&s)
-        .args(["--speed", "2000000"])
+        .args(["--speed", "400000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -669,7 +669,7 @@ async fn poison_messages_are_quarantined() {
         find("unknown").contains("unknown schema id 9999"),
         "{errs:?}"
     );
-    assert!(find("truncated").contains("schema id"), "{errs:?}");
+    assert!(find("truncated").contains("truncated"), "{errs:?}");
     assert!(find("wrong").contains("schema id"), "{errs:?}");
     assert!(
         find("empty").contains("shorter") || find("empty").contains("empty"),

@@ -132,6 +132,7 @@ async fn load_topic(
     run: &mut JobRun,
 ) -> Result<TopicLoad> {
     let table = topic.bronze.ident();
+    let started = Instant::now();
     let mut offsets = stored_offsets(lake, topic).await?;
     let marks = kafka.watermarks(consumer, topic.name)?;
     if marks.is_empty() {
@@ -236,6 +237,7 @@ async fn load_topic(
         }
     }
     bar.finish_and_clear();
+    let read_s = started.elapsed().as_secs_f64();
     // every message below each partition's stop offset was read (offsets may have gaps)
     for (p, s) in &stop {
         next.insert(*p, *s);
@@ -326,6 +328,13 @@ async fn load_topic(
     if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
         tracing::debug!("informational offset commit failed: {e}");
     }
+    tracing::debug!(
+        topic = topic.name,
+        messages = n_msgs,
+        read_s,
+        total_s = started.elapsed().as_secs_f64(),
+        "loaded"
+    );
     Ok(TopicLoad {
         messages: n_msgs,
         rows,
@@ -386,7 +395,7 @@ async fn decode_one(
             field => match record.iter().find(|(n, _)| n == field) {
                 Some((_, v)) => match avro_to_cell(v, *col) {
                     Ok(c) => c,
-                    Err(e) => return Ok(Err(format!("field {field}: {e}"))),
+                    Err(e) => return Ok(Err(format!("schema id {id}: field {field}: {e}"))),
                 },
                 // a field the writer schema lacks and the reader defaults to null
                 None => Cell::Null,

@@ -65,6 +65,7 @@ impl KafkaClient {
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
             .set("fetch.max.bytes", "52428800")
+            .set("fetch.wait.max.ms", "20")
             .create()
             .map_err(|e| unreachable("consumer", e))
     }

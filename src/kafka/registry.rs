@@ -83,7 +83,9 @@ impl Registry {
     /// Registers `schema` under `subject` (idempotent: an identical schema keeps its id) and
     /// returns its global id. An incompatible schema is refused with its reason.
     pub async fn register(&self, subject: &str, schema: &Schema) -> Result<u32> {
-        let text = schema.canonical_form();
+        // The full JSON, not the parsing canonical form: that one drops logical types.
+        let text = serde_json::to_string(schema)
+            .map_err(|e| Error::InvalidInput(format!("schema to JSON: {e}")))?;
         let id = match &*self.backend {
             Backend::Http { base, client } => {
                 let url = format!("{base}/subjects/{subject}/versions");

@@ -485,8 +485,13 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
+            // tansu resolves the SQLite path against its working directory
+            .current_dir(self.db.parent().unwrap())
             .arg("--storage-engine")
-            .arg(format!("sqlite://{}", self.db.display()))
+            .arg(format!(
+                "sqlite://{}",
+                self.db.file_name().unwrap().to_string_lossy()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -570,7 +575,8 @@ impl RegistryDouble {
                                     serde_json::json!({"error_code": 42201, "message": e.to_string()}),
                                 ),
                                 Ok(new) => {
-                                    let canon = new.canonical_form();
+                                    // stored as given (normalised JSON); the canonical form would drop logical types
+                                    let canon = serde_json::to_string(&new).unwrap();
                                     let versions = st.subjects.get(*s).cloned().unwrap_or_default();
                                     if let Some(id) =
                                         versions.iter().find(|id| st.schemas[**id - 1] == canon)
