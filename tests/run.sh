@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the test tools if missing, then runs
 # formatting and lint checks and the whole test suite. Integration tests start and stop their
-# own services (s3s-fs, PostgreSQL) on free 127.0.0.1 ports.
+# own services (tansu, s3s-fs, PostgreSQL) on free 127.0.0.1 ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
+mkdir -p "$CACHE"
 
 step() { echo "==> $*" >&2; }
 
-step "tools (s3s-fs, PostgreSQL, pyiceberg venv)"
-tests/support/setup.sh
+step "tools: PostgreSQL and the pyiceberg venv"
+tests/support/setup.sh quick
+
+# On a cold machine the broker and the S3 store take long to build: build them in the
+# background while the project itself is checked and compiled, and wait before the tests.
+step "tools: s3s-fs and tansu (background; log in $CACHE/tools-build.log)"
+tests/support/setup.sh tools >"$CACHE/tools-build.log" 2>&1 &
+tools_pid=$!
+trap 'kill $tools_pid 2>/dev/null || true' EXIT
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+
+step "cargo test (build)"
+cargo test --all-targets --locked --no-run
+
+step "waiting for the tool builds"
+if ! wait "$tools_pid"; then
+  cat "$CACHE/tools-build.log" >&2
+  echo "building the test tools failed" >&2
+  exit 1
+fi
+trap - EXIT
 
 step "cargo test"
 cargo test --all-targets --locked -- --test-threads "${OLISTLAKE_TEST_THREADS:-2}"

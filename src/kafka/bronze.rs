@@ -33,6 +33,17 @@ use crate::lake::{CommitKind, Lake, ReadAt};
 pub const OFFSETS_KEY: &str = "olistlake.kafka.offsets";
 const BATCH_ROWS: usize = 100_000;
 
+/// How long the loader waits for the next message before it counts the broker as unreachable
+/// (`OLISTLAKE_KAFKA_IDLE_TIMEOUT_S`, default 120: a slow broker may take long for one fetch).
+fn idle_timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120),
+    )
+}
+
 /// `0:12,1:7` → {0: 12, 1: 7}.
 pub fn parse_offsets(s: &str) -> Result<BTreeMap<i32, i64>> {
     s.split(',')
@@ -227,10 +238,11 @@ async fn load_topic(
                 )));
             }
             None => {
-                if idle_since.elapsed() > Duration::from_secs(30) {
+                if idle_since.elapsed() > idle_timeout() {
                     return Err(Error::BrokerUnreachable(format!(
-                        "no messages from {} for 30 s before reaching the fixed end offsets",
-                        topic.name
+                        "no messages from {} for {} s before reaching the fixed end offsets",
+                        topic.name,
+                        idle_timeout().as_secs()
                     )));
                 }
             }

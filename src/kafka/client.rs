@@ -64,8 +64,11 @@ impl KafkaClient {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.max.bytes", "52428800")
+            // tansu answers large fetches slowly: ask for little at a time, wait long enough
+            .set("fetch.max.bytes", "4194304")
+            .set("max.partition.fetch.bytes", "1048576")
             .set("fetch.wait.max.ms", "20")
+            .set("socket.timeout.ms", "120000")
             .create()
             .map_err(|e| unreachable("consumer", e))
     }

@@ -230,7 +230,8 @@ impl Prepared {
     }
 }
 
-/// One message of the timeline.
+/// One message of the timeline. Its value is built from the prepared row when it is sent, so
+/// the timeline of a large replay stays small.
 pub struct Event {
     pub seq: u64,
     pub topic: usize,
@@ -238,7 +239,29 @@ pub struct Event {
     pub ingest_ms: i64,
     /// Data time of the driver that emitted it (for --from/--until and pacing).
     pub driver_ms: i64,
-    pub fields: Vec<(String, Value)>,
+    /// (batch, row) in the topic's prepared table.
+    pub row: (usize, usize),
+}
+
+impl Prepared {
+    fn table(&self, topic: usize) -> &Table {
+        match TOPICS[topic].name {
+            "order_status" => &self.order_status,
+            "payment" => &self.payment,
+            "order_item" => &self.order_item,
+            "product" => &self.product,
+            "seller" => &self.seller,
+            "customer" => &self.customer,
+            "geolocation" => &self.geolocation,
+            "estimated_delivery_date" => &self.estimated,
+            _ => &self.review,
+        }
+    }
+
+    /// The Avro fields (without `ingest_time`) of an event.
+    pub fn fields(&self, ev: &Event) -> Vec<(String, Value)> {
+        self.table(ev.topic).avro(ev.row, &TOPICS[ev.topic])
+    }
 }
 
 /// What sets the timeline moving: (time ms, rank, id, row, is a review). Status rows rank by
@@ -322,7 +345,7 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                     key: String,
                     driver_ms: i64,
                     ingest: i64,
-                    fields: Vec<(String, Value)>| {
+                    row: (usize, usize)| {
         // ingest times never go backwards, so a partition's record timestamps are ordered
         let ingest = ingest.max(last_ingest + 1);
         last_ingest = ingest;
@@ -333,28 +356,21 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
             key,
             ingest_ms: ingest,
             driver_ms,
-            fields,
+            row,
         });
         ingest
     };
     for (ts, rank, id, at, is_review) in drivers {
         let mut t = ts + rng.range(10, 200);
         if is_review {
-            let fields = p.review.avro(at, &TOPICS[topic_index("review")]);
-            push(&mut out, "review", id, ts, t, fields);
+            push(&mut out, "review", id, ts, t, at);
             continue;
         }
-        let fields = p
-            .order_status
-            .avro(at, &TOPICS[topic_index("order_status")]);
-        t = push(&mut out, "order_status", id.clone(), ts, t, fields);
-        let mut linked = |out: &mut Vec<Event>,
-                          topic: &str,
-                          key: String,
-                          fields: Vec<(String, Value)>,
-                          t: &mut i64| {
-            *t = push(out, topic, key, ts, *t + rng.range(50, 100), fields);
-        };
+        t = push(&mut out, "order_status", id.clone(), ts, t, at);
+        let mut linked =
+            |out: &mut Vec<Event>, topic: &str, key: String, row: (usize, usize), t: &mut i64| {
+                *t = push(out, topic, key, ts, *t + rng.range(50, 100), row);
+            };
         match rank {
             0 => {
                 // purchase: payments, items, their products and sellers, the sellers' places,
@@ -363,24 +379,12 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                 for &row in p.payment.rows(&id) {
                     customer =
                         customer.or_else(|| p.payment.str(row, "customer_id").map(str::to_string));
-                    linked(
-                        &mut out,
-                        "payment",
-                        id.clone(),
-                        p.payment.avro(row, &TOPICS[1]),
-                        &mut t,
-                    );
+                    linked(&mut out, "payment", id.clone(), row, &mut t);
                 }
                 let mut products = Vec::new();
                 let mut sellers = Vec::new();
                 for &row in p.order_item.rows(&id) {
-                    linked(
-                        &mut out,
-                        "order_item",
-                        id.clone(),
-                        p.order_item.avro(row, &TOPICS[2]),
-                        &mut t,
-                    );
+                    linked(&mut out, "order_item", id.clone(), row, &mut t);
                     if let Some(pid) = p.order_item.str(row, "product_id")
                         && !products.contains(&pid.to_string())
                     {
@@ -394,13 +398,7 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                 }
                 for pid in products {
                     if let Some(&row) = p.product.rows(&pid).first() {
-                        linked(
-                            &mut out,
-                            "product",
-                            pid,
-                            p.product.avro(row, &TOPICS[3]),
-                            &mut t,
-                        );
+                        linked(&mut out, "product", pid, row, &mut t);
                     }
                 }
                 let mut zips = Vec::new();
@@ -409,13 +407,7 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                         if let Some(z) = p.seller.str(row, "zip_code") {
                             zips.push(z.to_string());
                         }
-                        linked(
-                            &mut out,
-                            "seller",
-                            sid,
-                            p.seller.avro(row, &TOPICS[4]),
-                            &mut t,
-                        );
+                        linked(&mut out, "seller", sid, row, &mut t);
                     }
                 }
                 let mut seen = HashSet::new();
@@ -423,48 +415,24 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                     if seen.insert(z.clone())
                         && let Some(&row) = p.geolocation.rows(&z).first()
                     {
-                        linked(
-                            &mut out,
-                            "geolocation",
-                            z,
-                            p.geolocation.avro(row, &TOPICS[6]),
-                            &mut t,
-                        );
+                        linked(&mut out, "geolocation", z, row, &mut t);
                     }
                 }
                 if let Some(cid) = customer
                     && let Some(&row) = p.customer.rows(&cid).first()
                 {
                     let zip = p.customer.str(row, "zip_code").map(str::to_string);
-                    linked(
-                        &mut out,
-                        "customer",
-                        cid,
-                        p.customer.avro(row, &TOPICS[5]),
-                        &mut t,
-                    );
+                    linked(&mut out, "customer", cid, row, &mut t);
                     if let Some(z) = zip
                         && let Some(&row) = p.geolocation.rows(&z).first()
                     {
-                        linked(
-                            &mut out,
-                            "geolocation",
-                            z,
-                            p.geolocation.avro(row, &TOPICS[6]),
-                            &mut t,
-                        );
+                        linked(&mut out, "geolocation", z, row, &mut t);
                     }
                 }
             }
             1 => {
                 for &row in p.estimated.rows(&id) {
-                    linked(
-                        &mut out,
-                        "estimated_delivery_date",
-                        id.clone(),
-                        p.estimated.avro(row, &TOPICS[7]),
-                        &mut t,
-                    );
+                    linked(&mut out, "estimated_delivery_date", id.clone(), row, &mut t);
                 }
             }
             _ => {}
@@ -550,7 +518,6 @@ pub async fn replay(
 ) -> Result<ReplayReport> {
     let prepared = Prepared::load(prepared_dir)?;
     let events = timeline(&prepared, cfg.seed);
-    drop(prepared);
     tracing::info!(events = events.len(), "timeline built");
 
     // schemas and topics
@@ -633,11 +600,9 @@ pub async fn replay(
                     .store((elapsed - due).as_millis() as i64, Ordering::Relaxed);
             }
         }
-        let mut fields: Vec<(&str, Value)> = ev
-            .fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
+        let owned = prepared.fields(ev);
+        let mut fields: Vec<(&str, Value)> =
+            owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         fields.push(("ingest_time", Value::TimestampMillis(ev.ingest_ms)));
         let payload = encode(schema_ids[ev.topic], topic.schema(), fields)?;
         let seq = ev.seq.to_string();
