@@ -125,12 +125,80 @@ pub async fn load(
     Ok(if any { Exit::Ok } else { Exit::NothingToDo })
 }
 
-struct Raw {
-    partition: i32,
-    offset: i64,
-    timestamp_ms: i64,
-    key: Option<String>,
-    payload: Option<Vec<u8>>,
+/// A message as read from Kafka.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<String>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Messages of one topic turned into bronze rows and quarantine rows.
+pub struct Decoded {
+    pub batches: Vec<RecordBatch>,
+    pub rows: u64,
+    /// The quarantine rows (one batch) and their (partition, offset).
+    pub quarantine: RecordBatch,
+    pub quarantined: Vec<(i32, i64)>,
+}
+
+/// Decodes a topic's messages into bronze rows; what cannot be decoded becomes a quarantine
+/// row with the reason.
+pub async fn decode_messages(
+    registry: &Registry,
+    topic: &'static Topic,
+    raws: Vec<Raw>,
+    loaded_at: i64,
+) -> Result<Decoded> {
+    let reader_schema = topic.schema();
+    let mut good = RowBuilder::new(topic.bronze);
+    let mut bad = RowBuilder::new(&BRONZE_QUARANTINE);
+    let mut batches = Vec::new();
+    let mut quarantined = Vec::new();
+    let mut rows = 0u64;
+    for raw in raws {
+        match decode_one(registry, topic, reader_schema, &raw, loaded_at).await? {
+            Ok(cells) => {
+                good.push(&cells)
+                    .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
+                rows += 1;
+                if good.len() >= BATCH_ROWS {
+                    batches.push(good.finish()?);
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    topic = topic.name,
+                    partition = raw.partition,
+                    offset = raw.offset,
+                    "quarantined: {reason}"
+                );
+                bad.push(&[
+                    Cell::Str(topic.name.to_string()),
+                    Cell::Int(raw.partition),
+                    Cell::Long(raw.offset),
+                    raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
+                    raw.payload.clone().map(Cell::Bytes).unwrap_or(Cell::Null),
+                    Cell::Str(reason),
+                    Cell::Micros(raw.timestamp_ms * 1000),
+                    Cell::Micros(loaded_at),
+                ])
+                .map_err(Error::InvalidInput)?;
+                quarantined.push((raw.partition, raw.offset));
+            }
+        }
+    }
+    if !good.is_empty() {
+        batches.push(good.finish()?);
+    }
+    Ok(Decoded {
+        batches,
+        rows,
+        quarantine: bad.finish()?,
+        quarantined,
+    })
 }
 
 async fn load_topic(
@@ -256,55 +324,20 @@ async fn load_topic(
     }
 
     // decode
-    let reader_schema = topic.schema();
-    let loaded_at = chrono::Utc::now().timestamp_micros();
-    let mut good = RowBuilder::new(topic.bronze);
-    let mut bad = RowBuilder::new(&BRONZE_QUARANTINE);
-    let mut batches = Vec::new();
-    let mut quarantined = Vec::new();
-    let mut rows = 0u64;
     let n_msgs = raws.len() as u64;
-    for raw in raws {
-        match decode_one(registry, topic, reader_schema, &raw, loaded_at).await? {
-            Ok(cells) => {
-                good.push(&cells)
-                    .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
-                rows += 1;
-                if good.len() >= BATCH_ROWS {
-                    batches.push(good.finish()?);
-                }
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    topic = topic.name,
-                    partition = raw.partition,
-                    offset = raw.offset,
-                    "quarantined: {reason}"
-                );
-                bad.push(&[
-                    Cell::Str(topic.name.to_string()),
-                    Cell::Int(raw.partition),
-                    Cell::Long(raw.offset),
-                    raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
-                    raw.payload.clone().map(Cell::Bytes).unwrap_or(Cell::Null),
-                    Cell::Str(reason),
-                    Cell::Micros(raw.timestamp_ms * 1000),
-                    Cell::Micros(loaded_at),
-                ])
-                .map_err(Error::InvalidInput)?;
-                quarantined.push((raw.partition, raw.offset));
-            }
-        }
-    }
-    if !good.is_empty() {
-        batches.push(good.finish()?);
-    }
+    let loaded_at = chrono::Utc::now().timestamp_micros();
+    let Decoded {
+        batches,
+        rows,
+        quarantine,
+        quarantined,
+    } = decode_messages(registry, topic, raws, loaded_at).await?;
 
     // quarantine first (skipping what an interrupted earlier run already put there) …
     let mut ctx = run.commit_context();
     if !quarantined.is_empty() {
         let already = quarantined_offsets(lake, topic.name).await?;
-        let batch = bad.finish()?;
+        let batch = quarantine;
         let keep: Vec<bool> = quarantined.iter().map(|k| !already.contains(k)).collect();
         let batch = arrow::compute::filter_record_batch(&batch, &keep.into())?;
         if batch.num_rows() > 0 {
