@@ -7,19 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
 SCALE="${1:-1}"
 PROFILE="${PROFILE:-dev}"
 cargo build -q --profile "$PROFILE" --bins
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 WORK="$(mktemp -d)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# tansu resolves the SQLite path against its working directory
-(cd "$WORK" && exec "$CACHE/tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$PORT" --storage-engine "sqlite://tansu.db") >"$WORK/tansu.log" 2>&1 &
-TANSU=$!
+read -r TANSU PORT < <(tests/support/start-broker.sh "$WORK/broker")
 trap 'kill $TANSU 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 "$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1
 "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1

@@ -10,11 +10,20 @@ use arrow::array::{
     Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 
+use super::flat::FlatSchema;
 use crate::error::{Error, Result};
 use crate::lake::tables::{Col, TableDef};
 
 /// Encodes a record as a Confluent-framed Avro message.
 pub fn encode(schema_id: u32, schema: &Schema, fields: Vec<(&str, Value)>) -> Result<Vec<u8>> {
+    if let Some(flat) = FlatSchema::of(schema) {
+        let mut out = Vec::with_capacity(64);
+        out.push(0);
+        out.extend_from_slice(&schema_id.to_be_bytes());
+        flat.encode(&fields, &mut out)
+            .map_err(|e| Error::InvalidInput(format!("avro encode: {e}")))?;
+        return Ok(out);
+    }
     let record = Value::Record(
         fields
             .into_iter()
@@ -60,6 +69,9 @@ pub fn decode(
     writer: &Schema,
     reader: &Schema,
 ) -> std::result::Result<Vec<(String, Value)>, String> {
+    if let Some(flat) = FlatSchema::of(writer) {
+        return by_reader_field(flat.decode(body)?, reader);
+    }
     let mut cursor = body;
     let value = apache_avro::from_avro_datum(writer, &mut cursor, None)
         .map_err(|e| format!("avro: {e}"))?;
@@ -87,9 +99,18 @@ pub fn decode(
             again.len()
         ));
     }
-    let Value::Record(mut fields) = value else {
+    let Value::Record(fields) = value else {
         return Err("the writer schema is not a record".into());
     };
+    by_reader_field(fields, reader)
+}
+
+/// The reader record's fields by name from a decoded writer record: a field the writer lacks
+/// is null (every field of ours is nullable with a null default).
+fn by_reader_field(
+    mut fields: Vec<(String, Value)>,
+    reader: &Schema,
+) -> std::result::Result<Vec<(String, Value)>, String> {
     let Schema::Record(r) = reader else {
         return Err("the reader schema is not a record".into());
     };

@@ -4,6 +4,7 @@
 pub mod bronze;
 pub mod client;
 pub mod codec;
+pub mod flat;
 pub mod registry;
 pub mod replay;
 pub mod topics;

@@ -4,6 +4,8 @@
 //! (invisible to readers) and `expire-snapshots` never deletes files a snapshot still uses.
 
 use std::collections::BTreeMap;
+
+use futures::StreamExt;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
@@ -144,13 +146,22 @@ pub async fn write_data_files(
     );
     let builder = DataFileWriterBuilder::new(rolling);
 
-    let mut files = Vec::new();
-    for (_, (key, parts)) in groups {
-        let mut writer = builder.build(key).await?;
-        for part in parts {
-            writer.write(part).await?;
+    // Partitions are independent: write a few at a time (a first load of a day-partitioned
+    // table can touch hundreds of partitions). The manifest order of files does not matter.
+    let writes = groups.into_values().map(|(key, parts)| {
+        let builder = &builder;
+        async move {
+            let mut writer = builder.build(key).await?;
+            for part in parts {
+                writer.write(part).await?;
+            }
+            writer.close().await
         }
-        files.extend(writer.close().await?);
+    });
+    let mut files = Vec::new();
+    let mut stream = futures::stream::iter(writes).buffer_unordered(4);
+    while let Some(written) = stream.next().await {
+        files.extend(written?);
     }
     Ok(files)
 }
