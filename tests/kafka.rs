@@ -772,6 +772,15 @@ async fn broker_down_is_retryable() {
     run_ok(replay_cmd(&s).args(["--speed", "max"]));
     let kafka = kafka_counts(&s.broker.bootstrap);
 
+    let out = s
+        .env
+        .bin("bronze-load")
+        .arg("--full-refresh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "--full-refresh is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
+
     s.broker.kill();
     let out = s.env.bin("bronze-load").output().unwrap();
     assert_eq!(

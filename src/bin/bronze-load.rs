@@ -56,6 +56,11 @@ async fn main() -> ExitCode {
 }
 
 async fn go(args: &Args, lake: &Lake, run: &mut JobRun) -> olistlake::Result<Exit> {
+    if args.job.full_refresh {
+        return Err(Error::Config(
+            "bronze is append-only: --full-refresh does not apply to bronze-load".into(),
+        ));
+    }
     let kafka = args.kafka.resolve(&args.lake)?;
     let selected: Vec<&'static topics::Topic> = if args.topics.is_empty() {
         TOPICS.iter().collect()
