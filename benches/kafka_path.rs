@@ -6,10 +6,8 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use apache_avro::types::Value;
 use olistlake::config::LakeArgs;
 use olistlake::kafka::bronze::{Raw, decode_messages};
-use olistlake::kafka::codec::encode;
 use olistlake::kafka::registry::{Registry, value_subject};
 use olistlake::kafka::replay::{Prepared, partition_for, timeline};
 use olistlake::kafka::topics::TOPICS;
@@ -49,11 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let mut raws: Vec<Vec<Raw>> = TOPICS.iter().map(|_| Vec::new()).collect();
     for ev in &events {
-        let owned = prepared.fields(ev);
-        let mut fields: Vec<(&str, Value)> =
-            owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        fields.push(("ingest_time", Value::TimestampMillis(ev.ingest_ms)));
-        let payload = encode(ids[ev.topic], TOPICS[ev.topic].schema(), fields)?;
+        let payload = prepared.payload(ev, ids[ev.topic])?;
         let offset = raws[ev.topic].len() as i64;
         raws[ev.topic].push(Raw {
             partition: partition_for(ev.key.as_bytes(), 3),

@@ -262,6 +262,16 @@ impl Prepared {
     pub fn fields(&self, ev: &Event) -> Vec<(String, Value)> {
         self.table(ev.topic).avro(ev.row, &TOPICS[ev.topic])
     }
+
+    /// The Kafka value of an event: its fields plus `ingest_time`, Avro in the Confluent wire
+    /// format with the given schema id.
+    pub fn payload(&self, ev: &Event, schema_id: u32) -> Result<Vec<u8>> {
+        let owned = self.fields(ev);
+        let mut fields: Vec<(&str, Value)> =
+            owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        fields.push(("ingest_time", Value::TimestampMillis(ev.ingest_ms)));
+        encode(schema_id, TOPICS[ev.topic].schema(), fields)
+    }
 }
 
 /// What sets the timeline moving: (time ms, rank, id, row, is a review). Status rows rank by
@@ -600,11 +610,7 @@ pub async fn replay(
                     .store((elapsed - due).as_millis() as i64, Ordering::Relaxed);
             }
         }
-        let owned = prepared.fields(ev);
-        let mut fields: Vec<(&str, Value)> =
-            owned.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-        fields.push(("ingest_time", Value::TimestampMillis(ev.ingest_ms)));
-        let payload = encode(schema_ids[ev.topic], topic.schema(), fields)?;
+        let payload = prepared.payload(ev, schema_ids[ev.topic])?;
         let seq = ev.seq.to_string();
         let mut record = BaseRecord::with_opaque_to(topic.name, Box::new(ev.topic))
             .key(ev.key.as_bytes())
