@@ -48,7 +48,11 @@ impl KafkaClient {
         let mut c = self.base();
         c.set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("compression.type", "lz4")
+            // lz4 by default (spec §4); OLISTLAKE_KAFKA_COMPRESSION=zstd|none|… overrides
+            .set(
+                "compression.type",
+                std::env::var("OLISTLAKE_KAFKA_COMPRESSION").unwrap_or_else(|_| "lz4".into()),
+            )
             .set("linger.ms", "10")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "500000")
