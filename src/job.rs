@@ -131,6 +131,31 @@ pub fn progress(len: u64, message: &str) -> ProgressBar {
     bar
 }
 
+/// The summary line of a tool that is not an interval job (generator, prepare, replay): on
+/// success `fields` (a JSON object, which may set its own `status`) after `job`, `status`,
+/// `exit_code` and `duration_s`; on failure the error, also on stderr. Returns the exit code.
+pub fn tool_summary(job: &str, started: Instant, result: Result<Value>) -> Exit {
+    let (exit, mut out) = match result {
+        Ok(fields) => {
+            let mut out = serde_json::json!({"job": job, "status": "ok", "exit_code": 0});
+            if let (Some(o), Value::Object(f)) = (out.as_object_mut(), fields) {
+                o.extend(f);
+            }
+            (Exit::Ok, out)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            let out = serde_json::json!({
+                "job": job, "status": "failed", "exit_code": e.exit().code(), "error": e.to_string()
+            });
+            (e.exit(), out)
+        }
+    };
+    out["duration_s"] = started.elapsed().as_secs_f64().into();
+    println!("{out}");
+    exit
+}
+
 /// The JSON object printed as the last stdout line of every job.
 #[derive(Debug, Serialize)]
 pub struct RunSummary {

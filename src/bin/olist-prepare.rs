@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use olistlake::Exit;
 use olistlake::olist::prepare::{Format, prepare};
 
 #[derive(Parser, Debug)]
@@ -31,23 +30,9 @@ fn main() -> ExitCode {
     olistlake::job::init_logging();
     let args = Args::parse();
     let start = Instant::now();
-    match prepare(&args.input, &args.out, args.format) {
-        Ok(report) => {
-            eprint!("{}", report.render());
-            let summary = serde_json::json!({
-                "job": "olist-prepare", "status": "ok", "exit_code": 0,
-                "duration_s": start.elapsed().as_secs_f64(), "tables": report.tables, "files": report.files,
-            });
-            println!("{summary}");
-            Exit::Ok.into()
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            println!(
-                "{}",
-                serde_json::json!({"job": "olist-prepare", "status": "failed", "exit_code": e.exit().code(), "error": e.to_string()})
-            );
-            e.exit().into()
-        }
-    }
+    let result = prepare(&args.input, &args.out, args.format).map(|report| {
+        eprint!("{}", report.render());
+        serde_json::json!({"tables": report.tables, "files": report.files})
+    });
+    olistlake::job::tool_summary("olist-prepare", start, result).into()
 }

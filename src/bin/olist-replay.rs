@@ -11,7 +11,7 @@ use olistlake::config::{KafkaArgs, LakeArgs};
 use olistlake::kafka::client::KafkaClient;
 use olistlake::kafka::registry::Registry;
 use olistlake::kafka::replay::{ReplayConfig, ReplayStats, replay};
-use olistlake::{Error, Exit, job};
+use olistlake::{Error, job};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,22 +59,15 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let start = Instant::now();
     let stats = ReplayStats::new();
-    let result = run(&args, stats.clone()).await;
-    let (exit, summary) = match result {
-        Ok(report) => (
-            Exit::Ok,
-            serde_json::json!({"job": "olist-replay", "status": if report.interrupted { "interrupted" } else { "ok" }, "exit_code": 0, "duration_s": start.elapsed().as_secs_f64(), "report": report}),
-        ),
-        Err(e) => {
-            eprintln!("error: {e}");
-            (
-                e.exit(),
-                serde_json::json!({"job": "olist-replay", "status": "failed", "exit_code": e.exit().code(), "error": e.to_string()}),
-            )
-        }
-    };
-    println!("{summary}");
-    exit.into()
+    let result = run(&args, stats.clone()).await.map(|report| {
+        let status = if report.interrupted {
+            "interrupted"
+        } else {
+            "ok"
+        };
+        serde_json::json!({"status": status, "report": report})
+    });
+    job::tool_summary("olist-replay", start, result).into()
 }
 
 async fn run(

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use olistlake::Exit;
 use olistlake::olist::synth::{SynthConfig, generate};
 
 #[derive(Parser, Debug)]
@@ -42,26 +41,13 @@ fn main() -> ExitCode {
         out: args.out.clone(),
         real: args.real,
     };
-    match generate(&cfg) {
-        Ok(report) => {
-            for (file, rows) in &report.rows {
-                eprintln!("{file:<42} {rows:>10} rows");
-            }
-            let summary = serde_json::json!({
-                "job": "olist-synth", "status": "ok", "exit_code": 0,
-                "scale": args.scale, "seed": args.seed, "out": args.out,
-                "duration_s": start.elapsed().as_secs_f64(), "rows": report.rows,
-            });
-            println!("{summary}");
-            Exit::Ok.into()
+    let result = generate(&cfg).map(|report| {
+        for (file, rows) in &report.rows {
+            eprintln!("{file:<42} {rows:>10} rows");
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            println!(
-                "{}",
-                serde_json::json!({"job": "olist-synth", "status": "failed", "exit_code": e.exit().code(), "error": e.to_string()})
-            );
-            e.exit().into()
-        }
-    }
+        serde_json::json!({
+            "scale": args.scale, "seed": args.seed, "out": args.out, "rows": report.rows,
+        })
+    });
+    olistlake::job::tool_summary("olist-synth", start, result).into()
 }

@@ -182,25 +182,9 @@ impl Registry {
             return Ok(Some(s.clone()));
         }
         let text = match &*self.backend {
-            Backend::Http { base, client } => {
-                let url = format!("{base}/schemas/ids/{id}");
-                let resp = client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&url, e))?;
-                match resp.status().as_u16() {
-                    200 => {
-                        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                        body["schema"].as_str().map(str::to_string)
-                    }
-                    404 => None,
-                    code => {
-                        let body = resp.json().await.unwrap_or_default();
-                        return Err(registry_error(code, &url, &body));
-                    }
-                }
-            }
+            Backend::Http { base, client } => get_json(client, &format!("{base}/schemas/ids/{id}"))
+                .await?
+                .and_then(|body| body["schema"].as_str().map(str::to_string)),
             Backend::File { path } => {
                 self.with_file(path, |st| Ok(st.schemas.get(&id).cloned()))?
             }
@@ -220,28 +204,17 @@ impl Registry {
     /// Id and schema of a subject's latest version.
     pub async fn latest(&self, subject: &str) -> Result<Option<(u32, Schema)>> {
         let found = match &*self.backend {
-            Backend::Http { base, client } => {
-                let url = format!("{base}/subjects/{subject}/versions/latest");
-                let resp = client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|e| unreachable(&url, e))?;
-                match resp.status().as_u16() {
-                    200 => {
-                        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                        body["id"]
-                            .as_u64()
-                            .zip(body["schema"].as_str().map(str::to_string))
-                            .map(|(i, s)| (i as u32, s))
-                    }
-                    404 => None,
-                    code => {
-                        let body = resp.json().await.unwrap_or_default();
-                        return Err(registry_error(code, &url, &body));
-                    }
-                }
-            }
+            Backend::Http { base, client } => get_json(
+                client,
+                &format!("{base}/subjects/{subject}/versions/latest"),
+            )
+            .await?
+            .and_then(|body| {
+                body["id"]
+                    .as_u64()
+                    .zip(body["schema"].as_str().map(str::to_string))
+                    .map(|(i, s)| (i as u32, s))
+            }),
             Backend::File { path } => self.with_file(path, |st| {
                 Ok(st
                     .subjects
@@ -290,6 +263,24 @@ impl Registry {
         }
         lock.unlock()?;
         Ok(out)
+    }
+}
+
+/// GET a registry resource: the JSON body on 200, None on 404 (Confluent's "not found"
+/// answers), an error otherwise.
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<Option<serde_json::Value>> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, e))?;
+    match resp.status().as_u16() {
+        200 => Ok(Some(resp.json().await.unwrap_or_default())),
+        404 => Ok(None),
+        code => {
+            let body = resp.json().await.unwrap_or_default();
+            Err(registry_error(code, url, &body))
+        }
     }
 }
 
