@@ -18,7 +18,6 @@ use olistlake::kafka::codec::encode;
 use olistlake::kafka::registry::{Registry, value_subject};
 use olistlake::kafka::topics::{self, TOPICS};
 use olistlake::lake::ReadAt;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -39,16 +38,6 @@ fn prepared_fixture() -> TempDir {
     dir
 }
 
-fn read(dir: &Path, table: &str) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(dir.join(format!("{table}.parquet"))).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
 fn strings(batches: &[RecordBatch], col: &str) -> Vec<Option<String>> {
     batches
         .iter()
@@ -63,7 +52,7 @@ fn strings(batches: &[RecordBatch], col: &str) -> Vec<Option<String>> {
 
 /// Messages per topic as spec section 4 defines them, computed from the prepared tables.
 fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
-    let status = read(dir, "order_status");
+    let status = common::read_parquet_table(dir, "order_status");
     let st_orders = strings(&status, "order_id");
     let st_kind = strings(&status, "status");
     let purchased: HashSet<String> = st_orders
@@ -78,17 +67,18 @@ fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
         .filter(|(_, k)| k.as_deref() == Some("approved"))
         .map(|(o, _)| o.clone().unwrap())
         .collect();
-    let items = read(dir, "order_item");
+    let items = common::read_parquet_table(dir, "order_item");
     let (io, ip, is) = (
         strings(&items, "order_id"),
         strings(&items, "product_id"),
         strings(&items, "seller_id"),
     );
-    let products: HashSet<String> = strings(&read(dir, "product"), "product_id")
-        .into_iter()
-        .flatten()
-        .collect();
-    let sellers_b = read(dir, "seller");
+    let products: HashSet<String> =
+        strings(&common::read_parquet_table(dir, "product"), "product_id")
+            .into_iter()
+            .flatten()
+            .collect();
+    let sellers_b = common::read_parquet_table(dir, "seller");
     let seller_zip: HashMap<String, String> = strings(&sellers_b, "seller_id")
         .into_iter()
         .flatten()
@@ -98,11 +88,11 @@ fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
                 .map(Option::unwrap_or_default),
         )
         .collect();
-    let geo: HashSet<String> = strings(&read(dir, "geolocation"), "zip_code")
+    let geo: HashSet<String> = strings(&common::read_parquet_table(dir, "geolocation"), "zip_code")
         .into_iter()
         .flatten()
         .collect();
-    let cust_b = read(dir, "customer");
+    let cust_b = common::read_parquet_table(dir, "customer");
     let cust_zip: HashMap<String, String> = strings(&cust_b, "customer_id")
         .into_iter()
         .flatten()
@@ -112,7 +102,7 @@ fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
                 .map(Option::unwrap_or_default),
         )
         .collect();
-    let pay = read(dir, "payment");
+    let pay = common::read_parquet_table(dir, "payment");
     let (po, pc) = (strings(&pay, "order_id"), strings(&pay, "customer_id"));
     let mut first_customer: HashMap<String, String> = HashMap::new();
     for (o, c) in po.iter().zip(&pc) {
@@ -153,8 +143,11 @@ fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
             n_geo += geo.contains(z) as i64;
         }
     }
-    let est_orders = strings(&read(dir, "estimated_delivery_date"), "order_id");
-    let reviews = read(dir, "review");
+    let est_orders = strings(
+        &common::read_parquet_table(dir, "estimated_delivery_date"),
+        "order_id",
+    );
+    let reviews = common::read_parquet_table(dir, "review");
     let n_rev: usize = reviews
         .iter()
         .map(|b| {

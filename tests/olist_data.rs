@@ -8,10 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::AsArray;
 use arrow::datatypes::{Decimal128Type, Float64Type, Int32Type, TimestampMicrosecondType};
 use olistlake::olist::raw::{self, RawReader, format_timestamp};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tempfile::TempDir;
 
 fn real_dir() -> PathBuf {
@@ -37,20 +36,10 @@ fn prepare(input: &Path, out: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn read_table(dir: &Path, table: &str) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(dir.join(format!("{table}.parquet"))).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
 /// A prepared table as rows of display strings, keyed by the first column(s).
 fn rows(dir: &Path, table: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    for b in read_table(dir, table) {
+    for b in common::read_parquet_table(dir, table) {
         let fmt: Vec<_> = b
             .columns()
             .iter()
@@ -178,7 +167,7 @@ fn real_files_round_trip() {
         .find(|r| r[0] == "b81ef226f3fe1789b1e8b2acac839d17")
         .unwrap();
     assert_eq!(&p[2..6], ["1", "credit_card", "8", "99.33"]);
-    let total: i128 = read_table(&prep, "payment")
+    let total: i128 = common::read_parquet_table(&prep, "payment")
         .iter()
         .map(|b| {
             b.column(5)
@@ -448,7 +437,7 @@ fn rule_geolocation_modal_city_and_mean_coordinates() {
          \"09790\",-23.9,-46.7,santo andre,SP\n",
     )]);
     let out = prepared(&input);
-    let b = &read_table(&out, "geolocation")[0];
+    let b = &common::read_parquet_table(&out, "geolocation")[0];
     assert_eq!(b.num_rows(), 2);
     let zip = b.column(0).as_string::<i32>();
     let lat = b.column(1).as_primitive::<Float64Type>();
@@ -513,7 +502,7 @@ fn rule_payment_gets_customer_and_purchase_time() {
         common::summary(&o)["tables"]["payment"]["dropped"]["order not in orders file"],
         1
     );
-    let b = &read_table(&out, "payment")[0];
+    let b = &common::read_parquet_table(&out, "payment")[0];
     assert_eq!(b.num_rows(), 2);
     assert_eq!(b.column(1).as_string::<i32>().value(1), "c1");
     let ts = b.column(6).as_primitive::<TimestampMicrosecondType>();

@@ -80,13 +80,12 @@ pub struct TopicLoad {
 
 /// The offsets stored with a bronze table's current snapshot.
 pub async fn stored_offsets(lake: &Lake, topic: &Topic) -> Result<BTreeMap<i32, i64>> {
-    let snaps = lake.snapshots(&topic.bronze.ident()).await?;
-    match snaps
-        .iter()
-        .find(|s| s.is_current)
-        .and_then(|s| s.summary.get(OFFSETS_KEY))
+    match lake
+        .current_summary(&topic.bronze.ident())
+        .await?
+        .and_then(|mut summary| summary.remove(OFFSETS_KEY))
     {
-        Some(s) => parse_offsets(s),
+        Some(s) => parse_offsets(&s),
         None => Ok(BTreeMap::new()),
     }
 }

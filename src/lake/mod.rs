@@ -361,6 +361,18 @@ impl Lake {
         })
     }
 
+    /// The summary properties of a table's current snapshot (None when it has none yet).
+    pub async fn current_summary(
+        &self,
+        ident: &TableIdent,
+    ) -> Result<Option<HashMap<String, String>>> {
+        let table = self.table(ident).await?;
+        Ok(table
+            .metadata()
+            .current_snapshot()
+            .map(|s| s.summary().additional_properties.clone()))
+    }
+
     /// The current snapshot id of a table (None when it has none yet).
     pub async fn current_snapshot_id(&self, ident: &TableIdent) -> Result<Option<i64>> {
         Ok(self.table(ident).await?.metadata().current_snapshot_id())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::cast;
-use arrow::datatypes::{Schema as ArrowSchema, SchemaRef as ArrowSchemaRef};
+use arrow::datatypes::SchemaRef as ArrowSchemaRef;
 use iceberg::arrow::{RecordBatchPartitionSplitter, schema_to_arrow_schema};
 use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
 use iceberg::table::Table;
@@ -164,9 +164,4 @@ pub async fn write_data_files(
         files.extend(written?);
     }
     Ok(files)
-}
-
-/// An empty batch with the table's schema (handy for callers and tests).
-pub fn empty_batch(schema: &ArrowSchema) -> RecordBatch {
-    RecordBatch::new_empty(Arc::new(schema.clone()))
 }

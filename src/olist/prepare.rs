@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -805,17 +805,6 @@ fn fingerprint(s: &str) -> u128 {
             .rotate_left(5);
     }
     ((a as u128) << 64) | b as u128
-}
-
-/// Where `prepare` writes a table.
-pub fn output_path(out: &Path, table: &str, format: Format) -> PathBuf {
-    out.join(format!(
-        "{table}.{}",
-        match format {
-            Format::Parquet => "parquet",
-            Format::Tsv => "tsv",
-        }
-    ))
 }
 
 #[cfg(test)]

@@ -410,6 +410,17 @@ pub fn python() -> PathBuf {
     )
 }
 
+/// Every batch of `DIR/TABLE.parquet` (the prepare step's output).
+pub fn read_parquet_table(dir: &Path, table: &str) -> Vec<arrow::array::RecordBatch> {
+    let f = std::fs::File::open(dir.join(format!("{table}.parquet"))).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
 /// The JSON summary a job prints as its last stdout line.
 pub fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
