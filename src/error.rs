@@ -65,6 +65,19 @@ pub enum Error {
     #[error("query failed: {0}")]
     Query(#[from] datafusion::error::DataFusionError),
 
+    #[error("model {file}: {source}")]
+    ModelQuery {
+        file: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+
+    #[error("model definition: {0}")]
+    Model(String),
+
+    #[error("checks failed, nothing committed: {0}")]
+    ChecksFailed(String),
+
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
@@ -115,6 +128,12 @@ impl Error {
             | Error::BrokerUnreachable(_)
             | Error::CommitConflict { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
+            // A scan that lost the object store surfaces as a query error.
+            Error::Query(e) | Error::ModelQuery { source: e, .. }
+                if looks_like_unreachable(&e.to_string()) =>
+            {
+                Exit::Retryable
+            }
             _ => Exit::Fatal,
         }
     }

@@ -10,6 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use futures::future::BoxFuture;
+
+use crate::config::LakeArgs;
 use crate::error::{Error, Exit, Result};
 use crate::lake::{CommitContext, CommitOutcome, Lake, tables};
 
@@ -269,6 +272,32 @@ impl JobRun {
         );
         exit
     }
+}
+
+/// The body of every lake job's `main`: starts the run, opens the lake, runs `body`, prints
+/// the summary and records the run. Returns the exit code.
+pub async fn run_with_lake<F>(name: &str, args: &JobArgs, lake: &LakeArgs, body: F) -> Exit
+where
+    F: for<'a> FnOnce(&'a Lake, &'a mut JobRun) -> BoxFuture<'a, Result<Exit>>,
+{
+    init_logging();
+    let mut run = match JobRun::new(name, args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit();
+        }
+    };
+    let opened = match lake.resolve() {
+        Ok(cfg) => Lake::open(&cfg).await,
+        Err(e) => Err(e),
+    };
+    let lake = match opened {
+        Ok(l) => l,
+        Err(e) => return run.finish(Err(e), None).await,
+    };
+    let result = body(&lake, &mut run).await;
+    run.finish(result, Some(&lake)).await
 }
 
 /// Appends the run's rows to `ops.job_runs`: one per table committed, or one for the run.

@@ -307,6 +307,50 @@ impl Lake {
         Ok(seen.into_iter().collect())
     }
 
+    /// The partitions `touched` rows fall into, and the rows of `rows` that lie in them: what
+    /// an interval run overwrites. An unpartitioned table is one partition, touched when any
+    /// row is.
+    pub async fn select_partitions(
+        &self,
+        ident: &TableIdent,
+        touched: &[RecordBatch],
+        rows: &[RecordBatch],
+    ) -> Result<(Vec<Struct>, Vec<RecordBatch>)> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let spec = md.default_partition_spec().clone();
+        if spec.is_unpartitioned() {
+            return Ok(if touched.iter().any(|b| b.num_rows() > 0) {
+                (vec![Struct::empty()], rows.to_vec())
+            } else {
+                (Vec::new(), Vec::new())
+            });
+        }
+        let schema = write::arrow_schema(&table)?;
+        let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
+            md.current_schema().clone(),
+            spec,
+        )?;
+        let name = ident.to_string();
+        let mut parts = HashSet::new();
+        for batch in touched.iter().filter(|b| b.num_rows() > 0) {
+            for (key, _) in splitter.split(&write::conform(&name, &schema, batch)?)? {
+                parts.insert(key.data().clone());
+            }
+        }
+        let mut kept = Vec::new();
+        for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+            for (key, part) in splitter.split(&write::conform(&name, &schema, batch)?)? {
+                if parts.contains(key.data()) {
+                    kept.push(part);
+                }
+            }
+        }
+        let mut parts: Vec<Struct> = parts.into_iter().collect();
+        parts.sort_by_key(|p| format!("{p:?}"));
+        Ok((parts, kept))
+    }
+
     /// Moves the table's `main` branch back to `snapshot_id`.
     pub async fn rollback(&self, ident: &TableIdent, snapshot_id: i64) -> Result<String> {
         commit::rollback(&self.catalog, &self.pointer, ident, snapshot_id, self.retry).await

@@ -392,6 +392,9 @@ pub static GOLD_BCG: TableDef = TableDef {
         ("total_sales", Money, true),
         ("mean_sale", Dec4, true),
         ("segment", Str, true),
+        // The period's thresholds, for charts (the segment is decided exactly, in SQL).
+        ("order_count_p75", Double, true),
+        ("mean_sale_median", Double, true),
     ],
     partition: &[Part::Identity("period")],
     doc: "BCG portfolio of one category per period",

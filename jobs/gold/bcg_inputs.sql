@@ -1,0 +1,16 @@
+-- Inputs of gold-bcg: delivered items with the calendar quarter of their delivery, and the
+-- sales periods a run touches (the quarters of the touched orders' and products' delivered
+-- items, plus ALL whenever any quarter is touched).
+
+CREATE VIEW delivered_items AS
+SELECT *, quarter_of(delivered_customer) AS period
+FROM silver.delivered_order_product;
+
+CREATE VIEW touched_quarters AS
+SELECT DISTINCT period FROM delivered_items
+WHERE order_id IN (SELECT order_id FROM touched_orders)
+   OR product_id IN (SELECT product_id FROM touched_products);
+
+CREATE VIEW touched_periods AS
+SELECT period FROM touched_quarters
+UNION SELECT 'ALL' AS period FROM touched_quarters;

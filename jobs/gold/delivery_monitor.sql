@@ -1,0 +1,54 @@
+-- table: gold.delivery_monitor
+-- Every order open at {as_of} (purchased, not delivered, not canceled or unavailable), from
+-- the bronze rows ingested before it, so a backfilled run shows the state of its own day.
+-- stage: awaiting_approval (since purchase), awaiting_carrier (since approval) or in_transit
+-- (since handed to the carrier). days_overdue = as_of's date - the estimate's date (> 0: late).
+-- category and segment are those of the order's first item (its product's latest category
+-- and the (product, seller)'s overall segment in the BCG table), where known.
+-- scope: all
+-- check error not_null: as_of, order_id, stage, stage_entered_at, hours_in_stage
+-- check error unique: order_id
+-- check error accepted: stage IN ('awaiting_approval', 'awaiting_carrier', 'in_transit')
+-- check error expect: stage_entered_at <= as_of
+-- check warn not_null: estimated_delivery_date
+WITH open_orders AS (
+    SELECT order_id,
+           CASE
+               WHEN approved IS NULL THEN 'awaiting_approval'
+               WHEN delivered_carrier IS NULL THEN 'awaiting_carrier'
+               ELSE 'in_transit'
+           END AS stage,
+           CASE
+               WHEN approved IS NULL THEN purchase
+               WHEN delivered_carrier IS NULL THEN approved
+               ELSE delivered_carrier
+           END AS stage_entered_at
+    FROM status_first
+    WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL
+),
+first_item AS (
+    SELECT order_id, product_id, seller_id FROM (
+        SELECT order_id, product_id, seller_id,
+               row_number() OVER (PARTITION BY order_id ORDER BY order_item_id) AS _n
+        FROM latest_order_item)
+    WHERE _n = 1
+),
+overall_segment AS (
+    SELECT product_id, seller_id, segment
+    FROM gold.health_beauty_sales_stats_bcg
+    WHERE period = 'ALL'
+)
+SELECT {as_of} AS as_of,
+       o.order_id,
+       o.stage,
+       o.stage_entered_at,
+       hours_between({as_of}, o.stage_entered_at) AS hours_in_stage,
+       e.estimated_delivery_date,
+       days_between({as_of}, e.estimated_delivery_date) AS days_overdue,
+       p.category,
+       s.segment
+FROM open_orders o
+LEFT JOIN latest_estimated_delivery e ON e.order_id = o.order_id
+LEFT JOIN first_item i ON i.order_id = o.order_id
+LEFT JOIN latest_product p ON p.product_id = i.product_id
+LEFT JOIN overall_segment s ON s.product_id = i.product_id AND s.seller_id = i.seller_id

@@ -1,0 +1,17 @@
+-- table: silver.delivered_order_product
+-- order_product without shipping_limit_date: the input of the sales figures.
+-- scope: order_id IN (SELECT order_id FROM touched_orders)
+-- scope: product_id IN (SELECT product_id FROM touched_products)
+-- check error not_null: order_id, order_item_id
+-- check error unique: order_id, order_item_id
+-- check error references: order_id, order_item_id -> order_product(order_id, order_item_id)
+SELECT order_id,
+       order_item_id,
+       product_id,
+       category,
+       seller_id,
+       price,
+       freight_value,
+       total_price,
+       delivered_customer
+FROM order_product

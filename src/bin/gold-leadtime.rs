@@ -1,0 +1,34 @@
+//! `gold-leadtime`: delivery lead times for a data interval and the open-order monitor as of
+//! its end.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use olistlake::config::LakeArgs;
+use olistlake::job::{self, JobArgs};
+use olistlake::transform::{self, GOLD_LEADTIME, Options};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gold-leadtime",
+    version,
+    about = "Rebuild lead times touched by [--start, --end) and the delivery monitor as of --end"
+)]
+struct Args {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    lake: LakeArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    job::run_with_lake("gold-leadtime", &args.job, &args.lake, |lake, run| {
+        Box::pin(
+            async move { transform::run(lake, &GOLD_LEADTIME, &Options::default(), run).await },
+        )
+    })
+    .await
+    .into()
+}

@@ -1,0 +1,31 @@
+//! `silver-build`: conform bronze into the five silver tables for a data interval.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use olistlake::config::LakeArgs;
+use olistlake::job::{self, JobArgs};
+use olistlake::transform::{self, Options, SILVER_BUILD};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "silver-build",
+    version,
+    about = "Rebuild the silver partitions touched by the bronze rows ingested in [--start, --end)"
+)]
+struct Args {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    lake: LakeArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    job::run_with_lake("silver-build", &args.job, &args.lake, |lake, run| {
+        Box::pin(async move { transform::run(lake, &SILVER_BUILD, &Options::default(), run).await })
+    })
+    .await
+    .into()
+}

@@ -1,0 +1,126 @@
+//! The three transform jobs: which SQL files each runs, in which order, and what it reads.
+
+use crate::error::Result;
+use crate::transform::model::Model;
+
+/// A SQL file compiled into the binary: `(path under jobs/, text)`.
+pub type SqlFile = (&'static str, &'static str);
+
+macro_rules! sql_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/", $path)),
+        )
+    };
+}
+
+/// One transform job.
+#[derive(Debug)]
+pub struct JobSpec {
+    pub name: &'static str,
+    /// Files of `CREATE VIEW` statements run before the models.
+    pub preludes: &'static [SqlFile],
+    /// Model files, in dependency order.
+    pub models: &'static [SqlFile],
+    /// Figures added to the run summary, computed after the models.
+    pub figures: Option<SqlFile>,
+    /// Tables (or `namespace.` prefixes) whose snapshots the job reads.
+    pub reads: &'static [&'static str],
+    /// Sees bronze as of the interval's end (`{known}`), for the delivery monitor.
+    pub as_of_end: bool,
+}
+
+impl JobSpec {
+    pub fn models(&self) -> Result<Vec<Model>> {
+        self.models
+            .iter()
+            .map(|(file, sql)| Model::parse(file, sql))
+            .collect()
+    }
+
+    pub fn reads(&self, qualified: &str) -> bool {
+        self.reads
+            .iter()
+            .any(|r| qualified == *r || (r.ends_with('.') && qualified.starts_with(r)))
+    }
+}
+
+pub static SILVER_BUILD: JobSpec = JobSpec {
+    name: "silver-build",
+    preludes: &[sql_file!("scope.sql"), sql_file!("staging.sql")],
+    models: &[
+        sql_file!("silver/order_timestamp.sql"),
+        sql_file!("silver/order_product.sql"),
+        sql_file!("silver/delivered_order_timestamp.sql"),
+        sql_file!("silver/delivered_order_product.sql"),
+        sql_file!("silver/user_location.sql"),
+    ],
+    figures: None,
+    reads: &["bronze."],
+    as_of_end: false,
+};
+
+pub static GOLD_BCG: JobSpec = JobSpec {
+    name: "gold-bcg",
+    preludes: &[
+        sql_file!("scope.sql"),
+        sql_file!("staging.sql"),
+        sql_file!("gold/bcg_inputs.sql"),
+    ],
+    models: &[
+        sql_file!("gold/sale_stats.sql"),
+        sql_file!("gold/health_beauty_sales_stats_bcg.sql"),
+        sql_file!("gold/delivered_order_product_bcg.sql"),
+        sql_file!("gold/order_location.sql"),
+        sql_file!("gold/review_metadata_product.sql"),
+    ],
+    figures: Some(sql_file!("gold/bcg_figures.sql")),
+    reads: &["bronze.", "silver."],
+    as_of_end: false,
+};
+
+pub static GOLD_LEADTIME: JobSpec = JobSpec {
+    name: "gold-leadtime",
+    preludes: &[sql_file!("scope.sql"), sql_file!("staging.sql")],
+    models: &[
+        sql_file!("gold/timestamp_stats_wide.sql"),
+        sql_file!("gold/delivery_monitor.sql"),
+    ],
+    figures: Some(sql_file!("gold/leadtime_figures.sql")),
+    reads: &[
+        "bronze.",
+        "silver.delivered_order_timestamp",
+        "gold.health_beauty_sales_stats_bcg",
+    ],
+    as_of_end: true,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_model_parses_and_each_table_has_one_model() {
+        let mut seen = HashSet::new();
+        for job in [&SILVER_BUILD, &GOLD_BCG, &GOLD_LEADTIME] {
+            for m in job.models().unwrap() {
+                assert!(seen.insert(m.table.qualified()), "{} twice", m.table);
+                assert!(!m.checks.is_empty(), "{} has no checks", m.file);
+            }
+        }
+        let expected = crate::lake::tables::ALL
+            .iter()
+            .filter(|t| t.namespace == "silver" || t.namespace == "gold")
+            .count();
+        assert_eq!(seen.len(), expected);
+    }
+
+    #[test]
+    fn reads() {
+        assert!(GOLD_LEADTIME.reads("bronze.order_status"));
+        assert!(GOLD_LEADTIME.reads("gold.health_beauty_sales_stats_bcg"));
+        assert!(!GOLD_LEADTIME.reads("gold.sale_stats"));
+    }
+}

@@ -1,0 +1,29 @@
+//! The silver and gold transforms: SQL models in `jobs/` (compiled into the binaries), run by
+//! DataFusion over the lake, scoped to the partitions a data interval touches, checked, then
+//! committed one atomic snapshot per table.
+//!
+//! A run, for every job:
+//! 1. pins the current snapshot of every table it reads (recorded in each commit);
+//! 2. creates the views of its prelude files: what the interval touched (`jobs/scope.sql`),
+//!    the latest CDC copy of each entity (`jobs/staging.sql`), job-specific inputs;
+//! 3. computes each model's whole result, in order (a model can read the earlier ones);
+//! 4. picks what to rewrite: the partitions holding rows that match the model's scope
+//!    predicate, in the new result or in the table as it is; `--full-refresh` and `scope: all`
+//!    rewrite the whole table;
+//! 5. runs every model's checks on the rows to be written; an error-level failure stops the
+//!    job before any commit (exit 1);
+//! 6. commits each table: overwrite of those partitions (other partitions keep their files),
+//!    or a replace.
+//!
+//! Because every rewritten partition is recomputed from all the data it depends on, re-running
+//! an interval gives the same content, and running every interval of a range in any order gives
+//! what one full refresh gives.
+
+pub mod functions;
+pub mod jobs;
+pub mod model;
+mod runner;
+
+pub use jobs::{GOLD_BCG, GOLD_LEADTIME, JobSpec, SILVER_BUILD};
+pub use model::{Check, Level, Model, Scope};
+pub use runner::{CheckResult, Options, run};

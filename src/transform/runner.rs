@@ -1,0 +1,539 @@
+//! Runs a transform job: views, models, scoping, checks, commits (see the module docs).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::compute::{filter_record_batch, is_not_null, is_null};
+use arrow::datatypes::{Schema, SchemaRef};
+use chrono::NaiveDateTime;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::functions;
+use super::jobs::JobSpec;
+use super::model::{self, DROP_REASON, Level, Model, Scope};
+use crate::error::{Error, Exit, Result};
+use crate::job::JobRun;
+use crate::lake::{CommitKind, Lake, ReadAt, tables};
+
+/// Options of the transform jobs beyond the interval.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The BCG category (gold-bcg).
+    pub category: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            category: "health_beauty".into(),
+        }
+    }
+}
+
+/// Summary-property key recording the BCG category a table was built for.
+pub const CATEGORY_KEY: &str = "olistlake.bcg.category";
+
+/// The outcome of one check on one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub table: String,
+    pub check: String,
+    pub level: Level,
+    pub failing_rows: u64,
+}
+
+/// One model's result, ready to be checked and committed.
+struct Output {
+    model: Model,
+    kind: Option<CommitKind>,
+    rows: Vec<RecordBatch>,
+    computed: usize,
+    dropped: BTreeMap<String, u64>,
+}
+
+/// Runs `spec` for the run's interval (or a full refresh) and commits its tables.
+pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) -> Result<Exit> {
+    let models = spec.models()?;
+    lake.ensure_tables(tables::ALL).await?;
+    if spec.name == "gold-bcg" {
+        guard_category(lake, opts, run.full_refresh).await?;
+    }
+
+    // 1. Pin what is read: every commit names the input snapshots.
+    let mut read_at = ReadAt::current();
+    let mut inputs = BTreeMap::new();
+    for def in tables::ALL.iter().filter(|d| d.namespace != "ops") {
+        if let Some(id) = lake.current_snapshot_id(&def.ident()).await? {
+            let q = def.qualified();
+            read_at.snapshots.insert(q.clone(), id);
+            if spec.reads(&q) {
+                inputs.insert(q, id);
+            }
+        }
+    }
+    let ctx = lake.session(&read_at).await?;
+    functions::register(&ctx);
+
+    // 2. Views.
+    let params = parameters(&ctx, spec, opts, run).await?;
+    for (file, sql) in spec.preludes {
+        for stmt in model::statements(&model::render(file, sql, &params)?) {
+            execute(&ctx, file, &stmt).await?;
+        }
+    }
+
+    // 3–4. Models, then what each rewrites.
+    let bar = crate::job::progress(models.len() as u64, spec.name);
+    let mut outputs = Vec::new();
+    for m in models {
+        bar.set_message(m.table.qualified());
+        outputs.push(compute(lake, &ctx, m, &params, run.full_refresh).await?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // 5. Checks, all before any commit.
+    let mut results = Vec::new();
+    for out in outputs.iter().filter(|o| o.kind.is_some()) {
+        results.extend(check(&ctx, out).await?);
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.failing_rows > 0)
+        .map(|r| {
+            format!(
+                "{} {}: {} ({} rows)",
+                level_label(r.level),
+                r.table,
+                r.check,
+                r.failing_rows
+            )
+        })
+        .collect();
+    for f in failed.iter().filter(|f| f.starts_with("warn")) {
+        tracing::warn!("{f}");
+        run.warnings.push(f.clone());
+    }
+    let errors: Vec<&String> = failed.iter().filter(|f| f.starts_with("error")).collect();
+    run.metric("checks", serde_json::to_value(&results).unwrap_or_default());
+    run.metric(
+        "checks_failed",
+        serde_json::json!({
+            "error": errors.len(),
+            "warn": failed.len() - errors.len(),
+        }),
+    );
+    run.metric("tables", table_figures(&outputs));
+    if !errors.is_empty() {
+        let list: Vec<&str> = errors.iter().map(|s| s.as_str()).collect();
+        return Err(Error::ChecksFailed(list.join("; ")));
+    }
+
+    // Figures before the commits: a job either commits and reports, or does neither.
+    let touched = outputs.iter().any(|o| o.kind.is_some());
+    if let Some((file, sql)) = spec.figures.filter(|_| touched) {
+        run.metric(
+            "figures",
+            figures(&ctx, file, &model::render(file, sql, &params)?).await?,
+        );
+    }
+
+    // 6. Commits.
+    let mut context = run.commit_context();
+    context.input_snapshots = inputs;
+    if spec.name == "gold-bcg" {
+        context
+            .extra
+            .insert(CATEGORY_KEY.into(), opts.category.clone());
+    }
+    for out in &outputs {
+        let Some(kind) = out.kind.clone() else {
+            continue;
+        };
+        let outcome = lake
+            .write(&out.model.table.ident(), kind, &out.rows, &context)
+            .await?;
+        tracing::info!(
+            "{}: {} {} rows",
+            outcome.table,
+            outcome.kind,
+            out.rows.iter().map(|b| b.num_rows()).sum::<usize>()
+        );
+        run.commits.push(outcome);
+    }
+    if run.commits.is_empty() {
+        tracing::info!(
+            "the interval touches no partition of {}: nothing to do",
+            spec.name
+        );
+        return Ok(Exit::NothingToDo);
+    }
+    Ok(Exit::Ok)
+}
+
+fn level_label(l: Level) -> &'static str {
+    match l {
+        Level::Error => "error",
+        Level::Warn => "warn",
+    }
+}
+
+/// A BCG table built for one category must not silently receive partitions of another.
+async fn guard_category(lake: &Lake, opts: &Options, full_refresh: bool) -> Result<()> {
+    let valid = !opts.category.is_empty()
+        && opts
+            .category
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(Error::Config(format!(
+            "--category `{}`: expected a category name such as health_beauty",
+            opts.category
+        )));
+    }
+    let summary = lake.current_summary(&tables::GOLD_BCG.ident()).await?;
+    if let Some(current) = summary.as_ref().and_then(|s| s.get(CATEGORY_KEY))
+        && *current != opts.category
+        && !full_refresh
+    {
+        return Err(Error::Config(format!(
+            "{} holds category `{current}`; rebuild it for `{}` with --full-refresh",
+            tables::GOLD_BCG,
+            opts.category
+        )));
+    }
+    Ok(())
+}
+
+fn ts_literal(t: NaiveDateTime) -> String {
+    format!("CAST('{}' AS TIMESTAMP)", t.format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+fn between(col: &str, start: Option<NaiveDateTime>, end: Option<NaiveDateTime>) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = start {
+        parts.push(format!("{col} >= {}", ts_literal(s)));
+    }
+    if let Some(e) = end {
+        parts.push(format!("{col} < {}", ts_literal(e)));
+    }
+    if parts.is_empty() {
+        "TRUE".into()
+    } else {
+        parts.join(" AND ")
+    }
+}
+
+/// The values of the `{placeholders}` of every file.
+async fn parameters(
+    ctx: &SessionContext,
+    spec: &JobSpec,
+    opts: &Options,
+    run: &JobRun,
+) -> Result<BTreeMap<&'static str, String>> {
+    let iv = run.interval;
+    let (start, end) = if run.full_refresh {
+        (None, None)
+    } else {
+        (iv.start, iv.end)
+    };
+    // The monitor's time: --end, or just after the newest event ingested.
+    let as_of = match iv.end {
+        Some(end) => end,
+        None if spec.as_of_end => newest_ingest(ctx).await?,
+        None => NaiveDateTime::default(),
+    };
+    let known = if spec.as_of_end {
+        format!("ingest_time < {}", ts_literal(as_of))
+    } else {
+        "TRUE".into()
+    };
+    Ok(BTreeMap::from([
+        ("in_interval", between("ingest_time", start, end)),
+        (
+            "delivered_in_interval",
+            between("delivered_customer", start, end),
+        ),
+        ("known", known),
+        ("as_of", ts_literal(as_of)),
+        ("category", format!("'{}'", opts.category)),
+    ]))
+}
+
+async fn newest_ingest(ctx: &SessionContext) -> Result<NaiveDateTime> {
+    let batches = ctx
+        .sql("SELECT CAST(max(ingest_time) AS BIGINT) AS t FROM bronze.order_status")
+        .await?
+        .collect()
+        .await?;
+    let micros = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .filter(|a| a.is_valid(0))
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    // Ingest times are whole milliseconds: one more includes the newest event.
+    Ok(chrono::DateTime::from_timestamp_micros(micros + 1_000)
+        .unwrap_or_default()
+        .naive_utc())
+}
+
+async fn execute(ctx: &SessionContext, file: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    let model_err = |source| Error::ModelQuery {
+        file: file.to_string(),
+        source,
+    };
+    ctx.sql(sql)
+        .await
+        .map_err(model_err)?
+        .collect()
+        .await
+        .map_err(model_err)
+}
+
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    rows: Vec<RecordBatch>,
+) -> Result<()> {
+    ctx.deregister_table(name)?;
+    // Batches may differ from each other and from the plan in nullability only; the table
+    // takes the widest (all nullable) form.
+    let schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    let rows = rows
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![rows])?))?;
+    Ok(())
+}
+
+/// Runs one model, registers its result under the model's name, and decides what to rewrite.
+async fn compute(
+    lake: &Lake,
+    ctx: &SessionContext,
+    m: Model,
+    params: &BTreeMap<&'static str, String>,
+    full_refresh: bool,
+) -> Result<Output> {
+    let sql = model::render(m.file, m.sql, params)?;
+    let df = ctx.sql(&sql).await.map_err(|source| Error::ModelQuery {
+        file: m.file.to_string(),
+        source,
+    })?;
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|source| Error::ModelQuery {
+        file: m.file.to_string(),
+        source,
+    })?;
+    // The batches' own schema can differ from the plan's in nullability.
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(planned);
+    let (schema, kept, dropped_rows) = split_dropped(schema, batches)?;
+    register(ctx, m.name(), schema, kept.clone())?;
+    let computed = kept.iter().map(|b| b.num_rows()).sum();
+    let ident = m.table.ident();
+
+    let (kind, rows, dropped) = match (&m.scope, full_refresh) {
+        (Scope::All, _) | (_, true) => {
+            let old_rows = lake.stats(&ident).await?.rows;
+            let kind = (computed > 0 || old_rows > 0).then_some(CommitKind::Replace);
+            (kind, kept, count_reasons(&dropped_rows)?)
+        }
+        (Scope::Rows(predicate), false) => {
+            let mut touched = execute(
+                ctx,
+                m.file,
+                &format!("SELECT * FROM {} WHERE {predicate}", m.name()),
+            )
+            .await?;
+            touched.extend(
+                execute(
+                    ctx,
+                    m.file,
+                    &format!("SELECT * FROM {} WHERE {predicate}", m.table.qualified()),
+                )
+                .await?,
+            );
+            let (parts, rows) = lake.select_partitions(&ident, &touched, &kept).await?;
+            let kind = if parts.is_empty() {
+                None
+            } else if m.table.partition.is_empty() {
+                Some(CommitKind::Replace)
+            } else {
+                Some(CommitKind::OverwritePartitions(parts))
+            };
+            let dropped = match &dropped_rows {
+                Some((schema, rows)) => {
+                    let name = format!("{}__dropped", m.name());
+                    register(ctx, &name, schema.clone(), rows.clone())?;
+                    let hits = execute(
+                        ctx,
+                        m.file,
+                        &format!("SELECT * FROM {name} WHERE {predicate}"),
+                    )
+                    .await?;
+                    count_reasons(&Some((schema.clone(), hits)))?
+                }
+                None => BTreeMap::new(),
+            };
+            (kind, rows, dropped)
+        }
+    };
+    Ok(Output {
+        model: m,
+        kind,
+        rows,
+        computed,
+        dropped,
+    })
+}
+
+type Dropped = Option<(SchemaRef, Vec<RecordBatch>)>;
+
+/// Separates the rows a model leaves out (non-null `_drop_reason`) from the rows it keeps,
+/// and removes the column from the kept ones.
+fn split_dropped(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>, Dropped)> {
+    let Ok(idx) = schema.index_of(DROP_REASON) else {
+        return Ok((schema, batches, None));
+    };
+    let keep_cols: Vec<usize> = (0..schema.fields().len()).filter(|i| *i != idx).collect();
+    let kept_schema = Arc::new(schema.project(&keep_cols)?);
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for b in batches {
+        let reason = b.column(idx);
+        kept.push(filter_record_batch(&b, &is_null(reason)?)?.project(&keep_cols)?);
+        dropped.push(filter_record_batch(&b, &is_not_null(reason)?)?);
+    }
+    Ok((kept_schema, kept, Some((schema, dropped))))
+}
+
+fn count_reasons(dropped: &Dropped) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    let Some((schema, batches)) = dropped else {
+        return Ok(counts);
+    };
+    let idx = schema.index_of(DROP_REASON)?;
+    for b in batches {
+        let reasons = b
+            .column(idx)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Model(format!("{DROP_REASON} must be a string column")))?;
+        for r in reasons.iter().flatten() {
+            *counts.entry(r.to_string()).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Runs a model's checks on the rows it is about to write.
+async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
+    let relation = format!("{}__written", out.model.name());
+    let schema = match out.rows.first() {
+        Some(b) => b.schema(),
+        None => ctx.table(out.model.name()).await?.schema().inner().clone(),
+    };
+    register(ctx, &relation, schema, out.rows.clone())?;
+    let mut results = Vec::new();
+    for (level, c) in &out.model.checks {
+        let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
+        let failing = batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0);
+        results.push(CheckResult {
+            table: out.model.table.qualified(),
+            check: c.to_string(),
+            level: *level,
+            failing_rows: failing as u64,
+        });
+    }
+    Ok(results)
+}
+
+fn table_figures(outputs: &[Output]) -> Value {
+    let mut m = Map::new();
+    for o in outputs {
+        let partitions = match &o.kind {
+            Some(CommitKind::OverwritePartitions(p)) => Value::from(p.len()),
+            Some(CommitKind::Replace) => Value::from("all"),
+            _ => Value::from(0),
+        };
+        m.insert(
+            o.model.table.qualified(),
+            serde_json::json!({
+                "rows_computed": o.computed,
+                "rows_written": o.rows.iter().map(|b| b.num_rows()).sum::<usize>(),
+                "partitions": partitions,
+                "rows_left_out": o.dropped,
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Runs a figures file: one-row results become objects, results led by a label column become
+/// objects keyed by that label.
+async fn figures(ctx: &SessionContext, file: &str, sql: &str) -> Result<Value> {
+    let mut out = Map::new();
+    for (name, stmt) in model::named_statements(sql) {
+        let batches = execute(ctx, file, &stmt).await?;
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| Arc::new(Schema::empty()));
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        writer.write_batches(&refs)?;
+        writer.finish()?;
+        let rows: Vec<Map<String, Value>> =
+            serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
+        let labelled = schema
+            .fields()
+            .first()
+            .is_some_and(|f| f.data_type() == &arrow::datatypes::DataType::Utf8);
+        let value = if labelled {
+            let label = schema.field(0).name().clone();
+            let mut by = Map::new();
+            for mut row in rows {
+                let key = row
+                    .remove(&label)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                by.insert(key, Value::Object(row));
+            }
+            Value::Object(by)
+        } else {
+            rows.into_iter()
+                .next()
+                .map(Value::Object)
+                .unwrap_or(Value::Null)
+        };
+        out.insert(name, value);
+    }
+    Ok(Value::Object(out))
+}
