@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use olistlake::config::LakeArgs;
-use olistlake::kafka::bronze::{Raw, decode_messages};
-use olistlake::kafka::registry::{Registry, value_subject};
-use olistlake::kafka::replay::{Prepared, partition_for, timeline};
-use olistlake::kafka::topics::TOPICS;
-use olistlake::lake::{CommitContext, CommitKind, Lake};
+use olistlake::kafka::direct;
+use olistlake::kafka::registry::Registry;
+use olistlake::kafka::replay::{Prepared, timeline};
+use olistlake::lake::{CommitContext, Lake};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -36,27 +35,9 @@ async fn main() -> anyhow::Result<()> {
         "file:{}",
         scratch.path().join("registry.json").display()
     ))?;
-    let mut ids = Vec::new();
-    for t in &TOPICS {
-        ids.push(
-            registry
-                .register(&value_subject(t.name), t.schema())
-                .await?,
-        );
-    }
+    let ids = direct::register_schemas(&registry).await?;
     let t = Instant::now();
-    let mut raws: Vec<Vec<Raw>> = TOPICS.iter().map(|_| Vec::new()).collect();
-    for ev in &events {
-        let payload = prepared.payload(ev, ids[ev.topic])?;
-        let offset = raws[ev.topic].len() as i64;
-        raws[ev.topic].push(Raw {
-            partition: partition_for(ev.key.as_bytes(), 3),
-            offset,
-            timestamp_ms: ev.ingest_ms,
-            key: Some(ev.key.clone()),
-            payload: Some(payload),
-        });
-    }
+    let raws = direct::encode(&prepared, &events, &ids, 3)?;
     row(
         "encode (replay side)",
         events.len() as u64,
@@ -65,13 +46,8 @@ async fn main() -> anyhow::Result<()> {
     drop(events);
 
     let t = Instant::now();
-    let mut decoded = Vec::new();
-    let mut n = 0;
-    for (topic, raw) in TOPICS.iter().zip(raws) {
-        let d = decode_messages(&registry, topic, raw, 0).await?;
-        n += d.rows;
-        decoded.push(d.batches);
-    }
+    let decoded = direct::decode(&registry, raws).await?;
+    let n = decoded.iter().map(|d| d.rows).sum();
     row("decode (bronze side)", n, t.elapsed().as_secs_f64());
 
     let lake = Lake::open(
@@ -86,8 +62,6 @@ async fn main() -> anyhow::Result<()> {
         .resolve()?,
     )
     .await?;
-    lake.ensure_tables(&TOPICS.iter().map(|t| t.bronze).collect::<Vec<_>>())
-        .await?;
     let t = Instant::now();
     let ctx = CommitContext {
         job: "bench".into(),
@@ -95,10 +69,7 @@ async fn main() -> anyhow::Result<()> {
         interval: "bench".into(),
         ..Default::default()
     };
-    for (topic, batches) in TOPICS.iter().zip(&decoded) {
-        lake.write(&topic.bronze.ident(), CommitKind::Append, batches, &ctx)
-            .await?;
-    }
+    direct::append(&lake, &decoded, &ctx).await?;
     row("write bronze (Parquet)", n, t.elapsed().as_secs_f64());
 
     println!(

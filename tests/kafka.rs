@@ -24,20 +24,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
-/// The fixture, prepared once per test into a temporary directory.
-fn prepared_fixture() -> TempDir {
-    let dir = TempDir::new().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fixture");
-    run_ok(
-        Command::new(common::binary("olist-prepare"))
-            .arg("--input")
-            .arg(&fixture)
-            .arg("--out")
-            .arg(dir.path()),
-    );
-    dir
-}
-
 fn strings(batches: &[RecordBatch], col: &str) -> Vec<Option<String>> {
     batches
         .iter()
@@ -267,7 +253,7 @@ fn setup() -> Setup {
     Setup {
         broker,
         env,
-        prepared: prepared_fixture(),
+        prepared: common::prepared_fixture(),
         registry,
     }
 }

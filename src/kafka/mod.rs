@@ -4,6 +4,7 @@
 pub mod bronze;
 pub mod client;
 pub mod codec;
+pub mod direct;
 pub mod flat;
 pub mod registry;
 pub mod replay;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use arrow::array::Array;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -419,6 +420,46 @@ pub fn read_parquet_table(dir: &Path, table: &str) -> Vec<arrow::array::RecordBa
         .unwrap()
         .map(|b| b.unwrap())
         .collect()
+}
+
+/// The fixture, prepared into a temporary directory.
+pub fn prepared_fixture() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fixture");
+    run_ok(
+        Command::new(binary("olist-prepare"))
+            .arg("--input")
+            .arg(&fixture)
+            .arg("--out")
+            .arg(dir.path()),
+    );
+    dir
+}
+
+/// Every value of a query result as text (null stays None), rows sorted: for comparing table
+/// contents.
+pub fn text_rows(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<Option<String>>> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let opts = FormatOptions::default();
+    let mut rows = Vec::new();
+    for b in batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .zip(&fmts)
+                    .map(|(c, f)| c.is_valid(i).then(|| f.value(i).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    rows.sort();
+    rows
 }
 
 /// The JSON summary a job prints as its last stdout line.
