@@ -1,5 +1,6 @@
 //! The README's first command: `./demo.sh` runs the pipeline end to end on the embedded
-//! default, and a second run is harmless (nothing new is loaded, the lake is unchanged).
+//! default (synth → prepare → broker → replay → bronze-load → silver → gold), prints the gold
+//! headline figures, and a second run is harmless (nothing new is loaded, the same content).
 
 mod common;
 
@@ -45,6 +46,35 @@ fn demo_runs_end_to_end_and_reruns_harmlessly() {
     ] {
         assert_ne!(row(&first, t)[1], "0", "{t}");
     }
+    for t in [
+        "silver.order_timestamp",
+        "silver.user_location",
+        "gold.sale_stats",
+        "gold.health_beauty_sales_stats_bcg",
+        "gold.timestamp_stats_wide",
+        "gold.delivery_monitor",
+    ] {
+        assert_ne!(row(&first, t)[1], "0", "{t}");
+    }
+    // The fixture's figures: ~8% late, purchase to delivery ~10 days, four segments.
+    let late: f64 = first
+        .split("late: ")
+        .nth(1)
+        .and_then(|r| r.split('(').nth(1))
+        .and_then(|r| r.split('%').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((5.0..12.0).contains(&late), "{first}");
+    assert!(first.contains("purchase to delivery: median 1"), "{first}");
+    for seg in [
+        "Star Products",
+        "Volume Drivers",
+        "Niche Gems",
+        "Question Marks",
+    ] {
+        assert!(first.contains(seg), "{seg} missing:\n{first}");
+    }
     let second = demo(dir.path());
     assert!(
         second.contains("skipped 13145 already in Kafka") || second.contains("sent 0 events"),
@@ -57,4 +87,11 @@ fn demo_runs_end_to_end_and_reruns_harmlessly() {
         row(&first, "bronze.order_status").last(),
         "no new bronze snapshot"
     );
+    for t in [
+        "silver.order_product",
+        "gold.sale_stats",
+        "gold.delivery_monitor",
+    ] {
+        assert_eq!(row(&second, t)[1], row(&first, t)[1], "{t}: same rows");
+    }
 }

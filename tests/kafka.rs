@@ -18,7 +18,7 @@ use olistlake::kafka::codec::encode;
 use olistlake::kafka::registry::{Registry, value_subject};
 use olistlake::kafka::topics::{self, TOPICS};
 use olistlake::lake::ReadAt;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -270,7 +270,7 @@ type Consumed = (String, i32, i64, u64, String, i64);
 
 fn consume_all(bootstrap: &str) -> Vec<Consumed> {
     let client = KafkaClient::new(bootstrap);
-    let consumer: BaseConsumer = client.consumer("test-all").unwrap();
+    let consumer = client.consumer("test-all").unwrap();
     let mut out = Vec::new();
     for t in &TOPICS {
         for (p, lo, hi) in client.watermarks(&consumer, t.name).unwrap() {
@@ -392,7 +392,7 @@ fn replay_counts_order_and_restart() {
 
 fn consume_payload_digest(bootstrap: &str) -> BTreeMap<u64, (String, Vec<u8>)> {
     let client = KafkaClient::new(bootstrap);
-    let consumer: BaseConsumer = client.consumer("digest").unwrap();
+    let consumer = client.consumer("digest").unwrap();
     let mut out = BTreeMap::new();
     for t in TOPICS
         .iter()

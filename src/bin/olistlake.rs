@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use olistlake::config::LakeArgs;
+use olistlake::config::{KafkaArgs, LakeArgs};
 use olistlake::job::{self, JobArgs, JobRun};
 use olistlake::lake::{self, CommitKind, Lake, ReadAt, tables};
 use olistlake::{Error, Exit, cli};
@@ -86,6 +86,16 @@ enum Command {
         #[command(flatten)]
         job: JobArgs,
     },
+    /// Print the replay clock: the newest record timestamp in the replay topics (data time).
+    /// With `--passed T`, exit 0 when the clock is at or past T and 99 when not yet (what the
+    /// Airflow sensor asks before an interval is processed).
+    ReplayClock {
+        /// An instant (ISO 8601) the clock must have reached.
+        #[arg(long)]
+        passed: Option<String>,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
     /// Create, append, overwrite, replace and read back a scratch table: proves the lake works
     /// with this configuration.
     SelfCheck {
@@ -129,6 +139,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    if let Command::ReplayClock { passed, kafka } = &cli.command {
+        return Ok(replay_clock(kafka, passed.as_deref(), cli.json)?);
+    }
     let config = cli.lake.resolve()?;
     match cli.command {
         Command::Load {
@@ -243,9 +256,41 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
                 println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
             }
         }
-        Command::Load { .. } | Command::SelfCheck { .. } => unreachable!("handled in run"),
+        Command::Load { .. } | Command::SelfCheck { .. } | Command::ReplayClock { .. } => {
+            unreachable!("handled in run")
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// The replay clock from Kafka (the driver topic's newest record timestamp).
+fn replay_clock(kafka: &KafkaArgs, passed: Option<&str>, json: bool) -> olistlake::Result<Exit> {
+    let bootstrap = kafka
+        .kafka_bootstrap
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Config("--kafka-bootstrap (OLISTLAKE_KAFKA_BOOTSTRAP) is not set".into())
+        })?;
+    let client = olistlake::kafka::client::KafkaClient::new(bootstrap);
+    let newest = client.newest_timestamp(&["order_status"])?;
+    let clock = newest.and_then(chrono::DateTime::from_timestamp_millis);
+    let target = passed.map(job::parse_instant).transpose()?;
+    let reached = match (clock, target) {
+        (_, None) => true,
+        (Some(c), Some(t)) => c.naive_utc() >= t,
+        (None, Some(_)) => false,
+    };
+    let text = clock.map(|c| c.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"clock": text, "clock_ms": newest, "passed": target.map(|t| t.to_string()), "reached": reached})
+        );
+    } else {
+        println!("{}", text.as_deref().unwrap_or("(no events yet)"));
+    }
+    Ok(if reached { Exit::Ok } else { Exit::NothingToDo })
 }
 
 async fn load(

@@ -203,7 +203,7 @@ pub async fn decode_messages(
 async fn load_topic(
     lake: &Lake,
     kafka: &KafkaClient,
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<crate::kafka::client::EofIsNotAnError>,
     registry: &Registry,
     topic: &'static Topic,
     end_ms: Option<i64>,

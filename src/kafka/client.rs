@@ -28,6 +28,20 @@ fn unreachable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::BrokerUnreachable(format!("{what}: {e}"))
 }
 
+/// The consumers' context: the loader asks for end-of-partition events and handles them, so
+/// librdkafka's default of logging each one as a "global error" is only noise.
+pub struct EofIsNotAnError;
+
+impl rdkafka::ClientContext for EofIsNotAnError {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofIsNotAnError {}
+
 impl KafkaClient {
     pub fn new(bootstrap: &str) -> KafkaClient {
         KafkaClient {
@@ -61,7 +75,7 @@ impl KafkaClient {
     }
 
     /// A consumer for manual assignment; the group id only names the informational commit.
-    pub fn consumer(&self, group: &str) -> Result<BaseConsumer> {
+    pub fn consumer(&self, group: &str) -> Result<BaseConsumer<EofIsNotAnError>> {
         self.base()
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -73,7 +87,7 @@ impl KafkaClient {
             .set("max.partition.fetch.bytes", "1048576")
             .set("fetch.wait.max.ms", "20")
             .set("socket.timeout.ms", "120000")
-            .create()
+            .create_with_context(EofIsNotAnError)
             .map_err(|e| unreachable("consumer", e))
     }
 
@@ -160,7 +174,11 @@ impl KafkaClient {
     }
 
     /// `(low, high)` watermarks of each partition of a topic.
-    pub fn watermarks(&self, consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64)>> {
+    pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        topic: &str,
+    ) -> Result<Vec<(i32, i64, i64)>> {
         let n = self.partition_count(topic)?;
         (0..n)
             .map(|p| {
@@ -174,8 +192,35 @@ impl KafkaClient {
 
     /// The `olistlake.seq` header of the last message of every non-empty partition.
     pub fn last_sequence_numbers(&self, topics: &[&str]) -> Result<HashMap<(String, i32), u64>> {
-        let consumer = self.consumer("olistlake-replay-resume")?;
         let mut out = HashMap::new();
+        self.for_last_messages(topics, |topic, p, m| {
+            if let Some(seq) = super::replay::seq_of(m) {
+                out.insert((topic.to_string(), p), seq);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The replay clock as Kafka shows it: the newest record timestamp (ms) of the last
+    /// messages of `topics` (None when they are empty). Record timestamps are ingest times.
+    pub fn newest_timestamp(&self, topics: &[&str]) -> Result<Option<i64>> {
+        let mut newest = None;
+        self.for_last_messages(topics, |_, _, m| {
+            use rdkafka::Message;
+            if let Some(t) = m.timestamp().to_millis() {
+                newest = Some(newest.map_or(t, |n: i64| n.max(t)));
+            }
+        })?;
+        Ok(newest)
+    }
+
+    /// Calls `f` with the last message of every non-empty partition of `topics`.
+    fn for_last_messages(
+        &self,
+        topics: &[&str],
+        mut f: impl FnMut(&str, i32, &rdkafka::message::BorrowedMessage<'_>),
+    ) -> Result<()> {
+        let consumer = self.consumer("olistlake-last-messages")?;
         for topic in topics {
             for (p, lo, hi) in self.watermarks(&consumer, topic)? {
                 if hi <= lo {
@@ -193,9 +238,7 @@ impl KafkaClient {
                         Some(Ok(m)) => {
                             use rdkafka::Message;
                             if m.offset() == hi - 1 {
-                                if let Some(seq) = super::replay::seq_of(&m) {
-                                    out.insert((topic.to_string(), p), seq);
-                                }
+                                f(topic, p, &m);
                                 break;
                             }
                         }
@@ -213,6 +256,6 @@ impl KafkaClient {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

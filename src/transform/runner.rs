@@ -53,11 +53,52 @@ struct Output {
     rows: Vec<RecordBatch>,
     computed: usize,
     dropped: BTreeMap<String, u64>,
+    /// Seconds spent computing the model (the rest of its lap is scoping).
+    computed_s: f64,
+}
+
+/// Wall time per phase of a run, for the summary (benchmarks read it).
+#[derive(Default)]
+struct Phases {
+    last: Option<std::time::Instant>,
+    laps: Map<String, Value>,
+}
+
+impl Phases {
+    fn elapsed(&mut self) -> f64 {
+        let now = std::time::Instant::now();
+        let secs = self.last.map_or(0.0, |t| (now - t).as_secs_f64());
+        self.last = Some(now);
+        secs
+    }
+
+    fn lap(&mut self, name: &str) {
+        let secs = self.elapsed();
+        self.laps.insert(name.into(), round_ms(secs));
+    }
+
+    fn lap_computed(&mut self, table: &str, computed: f64) {
+        let secs = self.elapsed();
+        self.laps.insert(
+            table.into(),
+            serde_json::json!({"compute": round_ms(computed), "scope": round_ms(secs - computed)}),
+        );
+    }
+
+    fn report(&self) -> Value {
+        Value::Object(self.laps.clone())
+    }
+}
+
+fn round_ms(s: f64) -> Value {
+    Value::from((s * 1000.0).round() / 1000.0)
 }
 
 /// Runs `spec` for the run's interval (or a full refresh) and commits its tables.
 pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) -> Result<Exit> {
     let models = spec.models()?;
+    let mut clock = Phases::default();
+    clock.elapsed();
     lake.ensure_tables(tables::ALL).await?;
     if spec.name == "gold-bcg" {
         guard_category(lake, opts, run.full_refresh).await?;
@@ -78,6 +119,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let ctx = lake.session(&read_at).await?;
     functions::register(&ctx);
 
+    clock.lap("pin_inputs");
     // 2. Views.
     let params = parameters(&ctx, spec, opts, run).await?;
     for (file, sql) in spec.preludes {
@@ -87,11 +129,15 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
 
     // 3–4. Models, then what each rewrites.
+    clock.lap("views");
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
         bar.set_message(m.table.qualified());
-        outputs.push(compute(lake, &ctx, m, &params, run.full_refresh).await?);
+        let name = m.table.qualified();
+        let out = compute(lake, &ctx, m, &params, run.full_refresh).await?;
+        clock.lap_computed(&name, out.computed_s);
+        outputs.push(out);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -101,6 +147,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     for out in outputs.iter().filter(|o| o.kind.is_some()) {
         results.extend(check(&ctx, out).await?);
     }
+    clock.lap("checks");
     let failed: Vec<String> = results
         .iter()
         .filter(|r| r.failing_rows > 0)
@@ -142,6 +189,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         );
     }
 
+    clock.lap("figures");
     // 6. Commits.
     let mut context = run.commit_context();
     context.input_snapshots = inputs;
@@ -165,6 +213,8 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         );
         run.commits.push(outcome);
     }
+    clock.lap("commits");
+    run.metric("timings_s", clock.report());
     if run.commits.is_empty() {
         tracing::info!(
             "the interval touches no partition of {}: nothing to do",
@@ -252,8 +302,14 @@ async fn parameters(
     } else {
         "TRUE".into()
     };
+    // A full refresh rewrites everything: no touched keys to find.
+    let in_interval = if run.full_refresh {
+        "FALSE".into()
+    } else {
+        between("ingest_time", start, end)
+    };
     Ok(BTreeMap::from([
-        ("in_interval", between("ingest_time", start, end)),
+        ("in_interval", in_interval),
         (
             "delivered_in_interval",
             between("delivered_customer", start, end),
@@ -331,6 +387,7 @@ async fn compute(
     params: &BTreeMap<&'static str, String>,
     full_refresh: bool,
 ) -> Result<Output> {
+    let started = std::time::Instant::now();
     let sql = model::render(m.file, m.sql, params)?;
     let df = ctx.sql(&sql).await.map_err(|source| Error::ModelQuery {
         file: m.file.to_string(),
@@ -346,6 +403,7 @@ async fn compute(
     let (schema, kept, dropped_rows) = split_dropped(schema, batches)?;
     register(ctx, m.name(), schema, kept.clone())?;
     let computed = kept.iter().map(|b| b.num_rows()).sum();
+    let computed_s = started.elapsed().as_secs_f64();
     let ident = m.table.ident();
 
     let (kind, rows, dropped) = match (&m.scope, full_refresh) {
@@ -400,6 +458,7 @@ async fn compute(
         rows,
         computed,
         dropped,
+        computed_s,
     })
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Benchmark of the transform jobs: silver-build, gold-bcg and gold-leadtime, each as a full
+# refresh and as one day's interval (Black Friday 2017, the busiest day), at the given scales.
+# Bronze is landed without a broker (cargo run --example land-bronze). Prints wall time and
+# peak memory per run. Usage: benches/transforms.sh [SCALE...] (default: 1 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
+PROFILE="${PROFILE:-dev}"
+cargo build -q --profile "$PROFILE" --bins --example land-bronze
+BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
+
+measure() { /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; read -r w k <"$WORK/time"; echo "$w $((k / 1024))"; }
+field() { python3 -c 'import json,sys; s=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(eval(sys.argv[2]))' "$WORK/out" "$1"; }
+
+printf '%-14s %6s %-14s %8s %9s %10s\n' job scale run wall_s peak_MiB rows_written
+for SCALE in "${@:-1 10}"; do
+  for s in $SCALE; do
+    rm -rf "$WORK/raw" "$WORK/prepared" "$WORK/lake"
+    "$BIN/olist-synth" --scale "$s" --out "$WORK/raw" >/dev/null 2>&1
+    "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
+    export OLISTLAKE_WAREHOUSE="$WORK/lake"
+    read -r wall mib < <(measure "$BIN/examples/land-bronze" "$WORK/prepared")
+    printf '%-14s %6s %-14s %8s %9s %10s\n' land-bronze "$s" "" "$wall" "$mib" "$(cat "$WORK/out")"
+    for run in full day; do
+      args=(--full-refresh --end 2018-11-01)
+      [ "$run" = day ] && args=(--start 2017-11-24 --end 2017-11-25)
+      for job in silver-build gold-bcg gold-leadtime; do
+        read -r wall mib < <(measure "$BIN/$job" "${args[@]}") || true
+        if ! grep -q '"status":"ok"' "$WORK/out"; then echo "$job failed:"; tail -3 "$WORK/err"; tail -1 "$WORK/out" | cut -c1-500; exit 1; fi
+        rows=$(field 'sum(v["rows_written"] for v in s["metrics"]["tables"].values())')
+        printf '%-14s %6s %-14s %8s %9s %10s\n' "$job" "$s" "$run" "$wall" "$mib" "$rows"
+      done
+    done
+  done
+done
