@@ -301,6 +301,31 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
     );
     assert_eq!(env.py(&["rows", T])["count"], 4);
 
+    // The killed writer's file is an orphan: a young one is kept, then removed once old.
+    let orphans = |args: &[&str]| -> serde_json::Value {
+        let out = run_ok(
+            env.bin("olistlake")
+                .args(["--json", "remove-orphan-files", "--table", T])
+                .args(args),
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    assert_eq!(
+        orphans(&["--older-than", "1h"])["orphans"],
+        serde_json::json!([])
+    );
+    let dry = orphans(&["--older-than", "0s", "--dry-run"]);
+    assert_eq!(dry["orphans"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(dry["deleted"], 0);
+    let done = orphans(&["--older-than", "0s"]);
+    assert_eq!(done["deleted"], 1, "{done}");
+    let left = walk(&table_dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(left, 1, "only the committed file remains");
+    assert_eq!(env.py(&["rows", T])["count"], 4);
+
     run_ok(
         env.bin("olistlake")
             .args(["load", T])
@@ -311,6 +336,8 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
         counts(&env).await,
         BTreeMap::from([("2017-11-23".to_string(), 9)])
     );
+    // Files of replaced snapshots are still referenced by history: not orphans.
+    assert_eq!(orphans(&["--older-than", "0s"])["deleted"], 0);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -12,7 +12,7 @@ mkdir -p "$CACHE"
 
 step() { echo "==> $*" >&2; }
 
-step "tools: PostgreSQL and the pyiceberg venv"
+step "tools: PostgreSQL, docker-compose, the pyiceberg and Airflow venvs"
 tests/support/setup.sh quick
 
 # On a cold machine the broker and the S3 store take long to build: build them in the

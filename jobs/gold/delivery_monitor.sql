@@ -4,7 +4,9 @@
 -- stage: awaiting_approval (since purchase), awaiting_carrier (since approval) or in_transit
 -- (since handed to the carrier). days_overdue = as_of's date - the estimate's date (> 0: late).
 -- category and segment are those of the order's first item (its product's latest category
--- and the (product, seller)'s overall segment in the BCG table), where known.
+-- and the (product, seller)'s overall segment), where known. The segment is computed in this
+-- job from the same silver snapshot (gold-leadtime borrows gold-bcg's two models), so the
+-- monitor never depends on when gold-bcg last committed.
 -- scope: all
 -- check error not_null: as_of, order_id, stage, stage_entered_at, hours_in_stage
 -- check error unique: order_id
@@ -35,7 +37,7 @@ first_item AS (
 ),
 overall_segment AS (
     SELECT product_id, seller_id, segment
-    FROM gold.health_beauty_sales_stats_bcg
+    FROM health_beauty_sales_stats_bcg
     WHERE period = 'ALL'
 )
 SELECT {as_of} AS as_of,

@@ -15,6 +15,9 @@ use olistlake::transform::{self, GOLD_LEADTIME, Options};
     about = "Rebuild lead times touched by [--start, --end) and the delivery monitor as of --end"
 )]
 struct Args {
+    /// Category whose BCG segments label the monitor's orders (as gold-bcg's --category).
+    #[arg(long, env = "OLISTLAKE_BCG_CATEGORY", default_value = "health_beauty")]
+    category: String,
     #[command(flatten)]
     job: JobArgs,
     #[command(flatten)]
@@ -24,10 +27,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let opts = Options {
+        category: args.category.clone(),
+    };
     job::run_with_lake("gold-leadtime", &args.job, &args.lake, |lake, run| {
-        Box::pin(
-            async move { transform::run(lake, &GOLD_LEADTIME, &Options::default(), run).await },
-        )
+        Box::pin(async move { transform::run(lake, &GOLD_LEADTIME, &opts, run).await })
     })
     .await
     .into()

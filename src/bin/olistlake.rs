@@ -62,6 +62,19 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         retain_last: usize,
     },
+    /// Delete data files no snapshot references (left by writers killed before their
+    /// commit), once they are older than the cutoff.
+    RemoveOrphanFiles {
+        /// Only this table (default: every table).
+        #[arg(long)]
+        table: Option<String>,
+        /// Only files older than this (`3d`, `12h`, `30m`, `0s`) or an ISO 8601 instant.
+        #[arg(long, default_value = "3d")]
+        older_than: String,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run SQL over the lake (tables are `namespace.table`).
     Sql {
         query: String,
@@ -229,6 +242,43 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
                         o.deleted_data_files,
                         o.deleted_manifests,
                         o.deleted_manifest_lists
+                    );
+                }
+            }
+        }
+        Command::RemoveOrphanFiles {
+            table,
+            older_than,
+            dry_run,
+        } => {
+            let cutoff = cli::parse_cutoff(&older_than)?;
+            let age = (chrono::Utc::now().timestamp_millis() - cutoff).max(0) as u64;
+            let targets = match table {
+                Some(t) => vec![lake::ident(&t)?],
+                None => lake.list_tables().await?,
+            };
+            let mut outcomes = Vec::new();
+            for ident in targets {
+                outcomes.push(
+                    lake.remove_orphan_files(
+                        &ident,
+                        std::time::Duration::from_millis(age),
+                        dry_run,
+                    )
+                    .await?,
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                for o in &outcomes {
+                    println!(
+                        "{:<45} {:>6} data files, {:>6} referenced, {:>4} orphans{}",
+                        o.table,
+                        o.data_files_listed,
+                        o.referenced,
+                        o.orphans.len(),
+                        if dry_run { " (dry run)" } else { " deleted" }
                     );
                 }
             }

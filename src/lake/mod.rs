@@ -6,6 +6,7 @@
 
 mod catalog;
 pub mod commit;
+mod orphans;
 pub mod read;
 pub mod tables;
 pub mod write;
@@ -23,6 +24,7 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
 pub use commit::{CommitKind, CommitOutcome, RetryPolicy};
+pub use orphans::OrphanOutcome;
 pub use read::ReadAt;
 pub use tables::TableDef;
 
@@ -349,6 +351,17 @@ impl Lake {
         let mut parts: Vec<Struct> = parts.into_iter().collect();
         parts.sort_by_key(|p| format!("{p:?}"));
         Ok((parts, kept))
+    }
+
+    /// Deletes the data files under the table's `data/` that no snapshot references and that
+    /// are older than `older_than` (all of them listed, none deleted, with `dry_run`).
+    pub async fn remove_orphan_files(
+        &self,
+        ident: &TableIdent,
+        older_than: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<OrphanOutcome> {
+        orphans::remove_orphan_files(self, ident, older_than, dry_run).await
     }
 
     /// Moves the table's `main` branch back to `snapshot_id`.

@@ -102,6 +102,8 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     lake.ensure_tables(tables::ALL).await?;
     if spec.name == "gold-bcg" {
         guard_category(lake, opts, run.full_refresh).await?;
+    } else {
+        valid_category(opts)?;
     }
 
     // 1. Pin what is read: every commit names the input snapshots.
@@ -129,6 +131,20 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
 
     // 3–4. Models, then what each rewrites.
+    for (file, sql) in spec.borrowed {
+        let m = Model::parse(file, sql)?;
+        let batches = execute(&ctx, file, &model::render(file, sql, &params)?).await?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => ctx
+                .sql(&model::render(file, sql, &params)?)
+                .await?
+                .schema()
+                .inner()
+                .clone(),
+        };
+        register(&ctx, m.name(), schema, batches)?;
+    }
     clock.lap("views");
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
@@ -233,7 +249,7 @@ fn level_label(l: Level) -> &'static str {
 }
 
 /// A BCG table built for one category must not silently receive partitions of another.
-async fn guard_category(lake: &Lake, opts: &Options, full_refresh: bool) -> Result<()> {
+fn valid_category(opts: &Options) -> Result<()> {
     let valid = !opts.category.is_empty()
         && opts
             .category
@@ -245,6 +261,11 @@ async fn guard_category(lake: &Lake, opts: &Options, full_refresh: bool) -> Resu
             opts.category
         )));
     }
+    Ok(())
+}
+
+async fn guard_category(lake: &Lake, opts: &Options, full_refresh: bool) -> Result<()> {
+    valid_category(opts)?;
     let summary = lake.current_summary(&tables::GOLD_BCG.ident()).await?;
     if let Some(current) = summary.as_ref().and_then(|s| s.get(CATEGORY_KEY))
         && *current != opts.category

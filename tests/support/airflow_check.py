@@ -1,0 +1,156 @@
+"""Checks of the olistlake DAGs, run in the Airflow venv by tests/airflow.rs.
+
+  integrity            every DAG imports; task ids, dependencies, pools, retries, schedule;
+                       rendered command lines for an interval equal the expected argv
+  exit-codes           LocalJobOperator maps the real binaries' exit codes: 99 -> skipped,
+                       75 -> retryable failure, 1 -> failure without retry
+  sensor END           one poke of wait_for_replay for an interval ending at END; prints
+                       {"done": bool}
+
+Prints one JSON object; exits non-zero with a message when a check fails.
+"""
+
+import json
+import os
+import shlex
+import sys
+from datetime import datetime, timezone
+
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+DAGS = os.path.join(os.path.dirname(__file__), "..", "..", "dags")
+sys.path.insert(0, os.path.abspath(DAGS))
+
+
+def check(cond, msg):
+    if not cond:
+        print(json.dumps({"ok": False, "error": msg}))
+        sys.exit(1)
+
+
+def dagbag():
+    from airflow.models.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.path.abspath(DAGS))
+    check(not bag.import_errors, f"import errors: {bag.import_errors}")
+    return bag
+
+
+def render(task, start, end, run_id="scheduled__test", params=None):
+    """The task's command rendered for an interval, as argv."""
+    import jinja2
+
+    ctx = {
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "run_id": run_id,
+        "params": params or {},
+        "var": {"value": {"get": lambda k, d=None: d}},
+    }
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    return shlex.split(env.from_string(task.command).render(**ctx))
+
+
+def integrity():
+    bag = dagbag()
+    check(set(bag.dag_ids) == {"olist_pipeline", "olist_backfill", "olist_maintenance"}, f"dags: {bag.dag_ids}")
+
+    p = bag.dags["olist_pipeline"]
+    check(p.catchup and p.max_active_runs == 1, "pipeline: catchup and max_active_runs=1")
+    check(p.start_date == datetime(2016, 9, 4, tzinfo=timezone.utc), f"start {p.start_date}")
+    check(type(p.timetable).__name__ == "CronDataIntervalTimetable", f"timetable {p.timetable}")
+    ids = {t.task_id for t in p.tasks}
+    check(ids == {"wait_for_replay", "bronze_load", "silver_build", "gold_bcg", "gold_leadtime"}, f"tasks {ids}")
+    down = {t.task_id: sorted(t.downstream_task_ids) for t in p.tasks}
+    check(down["wait_for_replay"] == ["bronze_load"], f"deps {down}")
+    check(down["bronze_load"] == ["silver_build"], f"deps {down}")
+    check(down["silver_build"] == ["gold_bcg", "gold_leadtime"], f"deps {down}")
+    sensor = p.get_task("wait_for_replay")
+    check(sensor.mode == "reschedule", "sensor in reschedule mode")
+    pools = {t.task_id: t.pool for t in p.tasks if t.task_id != "wait_for_replay"}
+    check(pools == {"bronze_load": "olistlake_bronze", "silver_build": "olistlake_silver",
+                    "gold_bcg": "olistlake_gold", "gold_leadtime": "olistlake_gold"}, f"pools {pools}")
+    for t in p.tasks:
+        check(t.retries >= 1, f"{t.task_id} retries {t.retries}")
+
+    start = datetime(2017, 11, 24, tzinfo=timezone.utc)
+    end = datetime(2017, 11, 25, tzinfo=timezone.utc)
+    interval = ["--start", "2017-11-24T00:00:00+00:00", "--end", "2017-11-25T00:00:00+00:00",
+                "--run-id", "scheduled__2017-11-24T00:00:00+00:00"]
+    rendered = {}
+    for tid, job in [("bronze_load", "bronze-load"), ("silver_build", "silver-build"),
+                     ("gold_bcg", "gold-bcg"), ("gold_leadtime", "gold-leadtime")]:
+        argv = render(p.get_task(tid), start, end, "scheduled__2017-11-24T00:00:00+00:00")
+        check(argv == [job] + interval, f"{tid} renders {argv}")
+        rendered[tid] = argv
+
+    b = bag.dags["olist_backfill"]
+    check(b.schedule is None or str(b.timetable.summary) in ("None",), f"backfill schedule {b.timetable}")
+    check(set(b.params.keys()) == {"start", "end", "full_refresh", "jobs"}, f"params {b.params.keys()}")
+    argv = render(b.get_task("silver_build"), start, end, "manual__x",
+                  {"start": "2017-11-01", "end": "2017-11-04", "full_refresh": True})
+    check(argv == ["silver-build", "--start", "2017-11-01", "--end", "2017-11-04", "--run-id",
+                   "manual__x", "--full-refresh"], f"backfill renders {argv}")
+
+    m = bag.dags["olist_maintenance"]
+    cmds = [render(m.get_task(t), start, end) for t in ("expire_snapshots", "remove_orphan_files")]
+    check(cmds[0][:2] == ["olistlake", "expire-snapshots"], f"{cmds}")
+    check(cmds[1][:2] == ["olistlake", "remove-orphan-files"], f"{cmds}")
+    print(json.dumps({"ok": True, "rendered": rendered}))
+
+
+def exit_codes():
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+    from olistlake_tasks import LocalJobOperator
+
+    def outcome(command, **env):
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            LocalJobOperator(task_id="t", command=command).execute({})
+            return "ok"
+        except AirflowSkipException:
+            return "skipped"
+        except AirflowFailException:
+            return "failed_no_retry"
+        except AirflowException:
+            return "retryable"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    got = {
+        # an empty lake: the interval touches nothing
+        "nothing_to_do": outcome("silver-build --start 2017-01-01 --end 2017-01-02"),
+        # the catalog database refuses connections
+        "retryable": outcome("silver-build --start 2017-01-01 --end 2017-01-02",
+                             OLISTLAKE_CATALOG_URI="postgres://u:p@127.0.0.1:9/none"),
+        # a bad flag value
+        "fatal": outcome("silver-build --start yesterday"),
+    }
+    check(got == {"nothing_to_do": "skipped", "retryable": "retryable", "fatal": "failed_no_retry"},
+          f"exit-code mapping {got}")
+    print(json.dumps({"ok": True, "outcomes": got}))
+
+
+def sensor(end):
+    import olist_pipeline
+
+    fn = olist_pipeline.wait_for_replay.function
+    result = fn(data_interval_end=datetime.fromisoformat(end))
+    print(json.dumps({"ok": True, "done": bool(result.is_done), "clock": result.xcom_value}))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "integrity":
+        integrity()
+    elif cmd == "exit-codes":
+        exit_codes()
+    elif cmd == "sensor":
+        sensor(sys.argv[2])
+    else:
+        check(False, f"unknown command {cmd}")
