@@ -32,14 +32,15 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// An Airflow home with a migrated SQLite database and the DAGs' pools, running jobs locally
-/// against one lake and one broker.
+/// An Airflow home (SQLite metadata database) whose tasks run the local binaries against one
+/// lake and one broker.
 struct Airflow {
     home: TempDir,
     env: Vec<(String, String)>,
 }
 
 impl Airflow {
+    /// Jobs run locally against `lake` and the broker at `bootstrap`.
     fn new(lake: &LakeEnv, bootstrap: &str) -> Airflow {
         let home = TempDir::new().unwrap();
         let bin_dir = common::binary("olistlake").parent().unwrap().to_path_buf();
@@ -59,7 +60,12 @@ impl Airflow {
         ] {
             env.push((k.to_string(), v));
         }
-        let a = Airflow { home, env };
+        Airflow { home, env }
+    }
+
+    /// With a migrated metadata database and the DAGs' pools (for `airflow dags test`).
+    fn migrated(lake: &LakeEnv, bootstrap: &str) -> Airflow {
+        let a = Airflow::new(lake, bootstrap);
         a.ok(&["db", "migrate"]);
         for p in ["bronze", "silver", "gold"] {
             a.ok(&["pools", "set", &format!("olistlake_{p}"), "2", p]);
@@ -182,42 +188,14 @@ async fn query_count(lake: &Lake, table: &str) -> usize {
 #[test]
 fn dags_import_with_the_designed_shape() {
     let lake = LakeEnv::new(Backend::LocalSqlite);
-    let home = TempDir::new().unwrap();
-    let out = Command::new(venv_bin("python"))
-        .arg(root().join("tests/support/airflow_check.py"))
-        .arg("integrity")
-        .env("AIRFLOW_HOME", home.path())
-        .envs(lake.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Airflow::new(&lake, "127.0.0.1:9").check(&["integrity"]);
 }
 
 #[test]
 fn exit_codes_map_to_skip_retry_and_fail() {
     let lake = LakeEnv::new(Backend::LocalSqlite);
-    let home = TempDir::new().unwrap();
-    let bin_dir = common::binary("olistlake").parent().unwrap().to_path_buf();
-    let out = Command::new(venv_bin("python"))
-        .arg(root().join("tests/support/airflow_check.py"))
-        .arg("exit-codes")
-        .env("AIRFLOW_HOME", home.path())
-        .env("OLISTLAKE_RUNNER", "local")
-        .env("OLISTLAKE_BIN_DIR", bin_dir)
-        .envs(lake.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("\"ok\": true"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let v = Airflow::new(&lake, "127.0.0.1:9").check(&["exit-codes"]);
+    assert_eq!(v["outcomes"]["retryable"], "retryable", "{v}");
 }
 
 #[test]
@@ -249,7 +227,7 @@ async fn dags_test_runs_the_pipeline_and_a_backfill_equals_the_daily_runs() {
     let (broker, prepared) = broker_with_fixture(&mut daily, None);
 
     // Three daily runs of olist_pipeline: the intervals 2017-11-23 .. 2017-11-26.
-    let airflow = Airflow::new(&daily, &broker.bootstrap);
+    let airflow = Airflow::migrated(&daily, &broker.bootstrap);
     for day in ["2017-11-24", "2017-11-25", "2017-11-26"] {
         airflow.dags_test("olist_pipeline", day, None);
     }
@@ -270,7 +248,7 @@ async fn dags_test_runs_the_pipeline_and_a_backfill_equals_the_daily_runs() {
     // olist_backfill over the same three days, on a second lake fed by the same broker.
     let mut backfilled = LakeEnv::new(Backend::LocalSqlite);
     share_registry(&mut backfilled, &prepared);
-    let airflow_b = Airflow::new(&backfilled, &broker.bootstrap);
+    let airflow_b = Airflow::migrated(&backfilled, &broker.bootstrap);
     airflow_b.dags_test(
         "olist_backfill",
         "2017-11-26",

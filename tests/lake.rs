@@ -10,9 +10,8 @@ use arrow::array::{
     Array, ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray,
 };
 use chrono::NaiveDate;
-use common::{Backend, LakeEnv};
+use common::{Backend, LakeEnv, py_rows};
 use olistlake::lake::{CommitContext, CommitKind, Lake, ReadAt, tables};
-use serde_json::Value;
 
 fn epoch_days(d: &str) -> i32 {
     (NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
@@ -92,20 +91,6 @@ async fn df_rows(lake: &Lake, at: &ReadAt) -> Vec<Vec<Option<String>>> {
     }
     out.sort_by_key(|r| serde_json::to_string(r).unwrap());
     out
-}
-
-fn py_rows(v: &Value) -> Vec<Vec<Option<String>>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().map(str::to_string))
-                .collect()
-        })
-        .collect()
 }
 
 async fn per_partition(lake: &Lake) -> BTreeMap<String, u64> {

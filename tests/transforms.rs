@@ -1073,18 +1073,7 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
             .collect();
         let ours = query(&lake, &format!("SELECT {} FROM {q}", cols.join(", "))).await;
         let py = env.py(&["rows", &q]);
-        let mut theirs: Vec<Vec<Option<String>>> = py["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|c| c.as_str().map(str::to_string))
-                    .collect()
-            })
-            .collect();
+        let mut theirs = common::py_rows(&py["rows"]);
         theirs.sort();
         assert!(!ours.is_empty(), "{q} is empty");
         assert_eq!(ours, theirs, "{q}: pyiceberg and DataFusion differ");

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use olistlake::config::LakeArgs;
-use olistlake::job::{self, JobArgs};
-use olistlake::transform::{self, GOLD_BCG, Options};
+use olistlake::job::JobArgs;
+use olistlake::transform::{self, CategoryArg, GOLD_BCG, Options};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -14,9 +14,8 @@ use olistlake::transform::{self, GOLD_BCG, Options};
     about = "Rebuild the sales and BCG periods touched by the data interval [--start, --end)"
 )]
 struct Args {
-    /// Product category of the BCG portfolio (English name, as in silver).
-    #[arg(long, env = "OLISTLAKE_BCG_CATEGORY", default_value = "health_beauty")]
-    category: String,
+    #[command(flatten)]
+    category: CategoryArg,
     #[command(flatten)]
     job: JobArgs,
     #[command(flatten)]
@@ -27,11 +26,9 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let opts = Options {
-        category: args.category.clone(),
+        category: args.category.category,
     };
-    job::run_with_lake("gold-bcg", &args.job, &args.lake, |lake, run| {
-        Box::pin(async move { transform::run(lake, &GOLD_BCG, &opts, run).await })
-    })
-    .await
-    .into()
+    transform::main(&GOLD_BCG, opts, &args.job, &args.lake)
+        .await
+        .into()
 }

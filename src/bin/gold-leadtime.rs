@@ -1,12 +1,12 @@
 //! `gold-leadtime`: delivery lead times for a data interval and the open-order monitor as of
-//! its end.
+//! its end (its orders labelled with the --category portfolio's segments).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use olistlake::config::LakeArgs;
-use olistlake::job::{self, JobArgs};
-use olistlake::transform::{self, GOLD_LEADTIME, Options};
+use olistlake::job::JobArgs;
+use olistlake::transform::{self, CategoryArg, GOLD_LEADTIME, Options};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -15,9 +15,8 @@ use olistlake::transform::{self, GOLD_LEADTIME, Options};
     about = "Rebuild lead times touched by [--start, --end) and the delivery monitor as of --end"
 )]
 struct Args {
-    /// Category whose BCG segments label the monitor's orders (as gold-bcg's --category).
-    #[arg(long, env = "OLISTLAKE_BCG_CATEGORY", default_value = "health_beauty")]
-    category: String,
+    #[command(flatten)]
+    category: CategoryArg,
     #[command(flatten)]
     job: JobArgs,
     #[command(flatten)]
@@ -28,11 +27,9 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let opts = Options {
-        category: args.category.clone(),
+        category: args.category.category,
     };
-    job::run_with_lake("gold-leadtime", &args.job, &args.lake, |lake, run| {
-        Box::pin(async move { transform::run(lake, &GOLD_LEADTIME, &opts, run).await })
-    })
-    .await
-    .into()
+    transform::main(&GOLD_LEADTIME, opts, &args.job, &args.lake)
+        .await
+        .into()
 }

@@ -223,10 +223,7 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
             retain_last,
         } => {
             let cutoff = cli::parse_cutoff(&older_than)?;
-            let targets = match table {
-                Some(t) => vec![lake::ident(&t)?],
-                None => lake.list_tables().await?,
-            };
+            let targets = targets(lake, table).await?;
             let mut outcomes = Vec::new();
             for ident in targets {
                 outcomes.push(lake.expire_snapshots(&ident, cutoff, retain_last).await?);
@@ -253,10 +250,7 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
         } => {
             let cutoff = cli::parse_cutoff(&older_than)?;
             let age = (chrono::Utc::now().timestamp_millis() - cutoff).max(0) as u64;
-            let targets = match table {
-                Some(t) => vec![lake::ident(&t)?],
-                None => lake.list_tables().await?,
-            };
+            let targets = targets(lake, table).await?;
             let mut outcomes = Vec::new();
             for ident in targets {
                 outcomes.push(
@@ -311,6 +305,17 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The one table named, or every table.
+async fn targets(
+    lake: &Lake,
+    table: Option<String>,
+) -> olistlake::Result<Vec<iceberg::TableIdent>> {
+    match table {
+        Some(t) => Ok(vec![lake::ident(&t)?]),
+        None => lake.list_tables().await,
+    }
 }
 
 /// The replay clock from Kafka (the driver topic's newest record timestamp).

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use olistlake::config::LakeArgs;
-use olistlake::job::{self, JobArgs};
+use olistlake::job::JobArgs;
 use olistlake::transform::{self, Options, SILVER_BUILD};
 
 #[derive(Parser, Debug)]
@@ -23,9 +23,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    job::run_with_lake("silver-build", &args.job, &args.lake, |lake, run| {
-        Box::pin(async move { transform::run(lake, &SILVER_BUILD, &Options::default(), run).await })
-    })
-    .await
-    .into()
+    let opts = Options::default();
+    transform::main(&SILVER_BUILD, opts, &args.job, &args.lake)
+        .await
+        .into()
 }

@@ -27,3 +27,23 @@ mod runner;
 pub use jobs::{GOLD_BCG, GOLD_LEADTIME, JobSpec, SILVER_BUILD};
 pub use model::{Check, Level, Model, Scope};
 pub use runner::{CheckResult, Options, run};
+
+use crate::config::LakeArgs;
+use crate::error::Exit;
+use crate::job::JobArgs;
+
+/// `--category`, shared by gold-bcg and gold-leadtime.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CategoryArg {
+    /// Product category of the BCG portfolio (English name, as in silver).
+    #[arg(long, env = "OLISTLAKE_BCG_CATEGORY", default_value = "health_beauty")]
+    pub category: String,
+}
+
+/// The body of a transform binary's `main`: runs `spec` as job `spec.name`.
+pub async fn main(spec: &'static JobSpec, opts: Options, job: &JobArgs, lake: &LakeArgs) -> Exit {
+    crate::job::run_with_lake(spec.name, job, lake, |lake, run| {
+        Box::pin(async move { runner::run(lake, spec, &opts, run).await })
+    })
+    .await
+}

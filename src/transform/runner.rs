@@ -347,20 +347,21 @@ async fn newest_ingest(ctx: &SessionContext) -> Result<NaiveDateTime> {
         .await?
         .collect()
         .await?;
-    let micros = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .filter(|a| a.is_valid(0))
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
+    let micros = first_i64(&batches).unwrap_or(0);
     // Ingest times are whole milliseconds: one more includes the newest event.
     Ok(chrono::DateTime::from_timestamp_micros(micros + 1_000)
         .unwrap_or_default()
         .naive_utc())
+}
+
+/// The first value of a one-number query result (None when null or absent).
+fn first_i64(batches: &[RecordBatch]) -> Option<i64> {
+    let b = batches.first()?;
+    let a = b
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()?;
+    a.is_valid(0).then(|| a.value(0))
 }
 
 async fn execute(ctx: &SessionContext, file: &str, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -536,15 +537,7 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
     let mut results = Vec::new();
     for (level, c) in &out.model.checks {
         let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
-        let failing = batches
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .map(|a| a.value(0))
-            })
-            .unwrap_or(0);
+        let failing = first_i64(&batches).unwrap_or(0);
         results.push(CheckResult {
             table: out.model.table.qualified(),
             check: c.to_string(),

@@ -462,6 +462,21 @@ pub fn text_rows(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<Option<String
     rows
 }
 
+/// The rows of the pyiceberg reader's JSON (`rows` of its `rows` command, or a snapshot's).
+pub fn py_rows(v: &Value) -> Vec<Vec<Option<String>>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
 /// The JSON summary a job prints as its last stdout line.
 pub fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);

