@@ -34,7 +34,11 @@ pub struct EofIsNotAnError;
 
 impl rdkafka::ClientContext for EofIsNotAnError {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        if !matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::error!("librdkafka: {error}: {reason}");
         }
     }

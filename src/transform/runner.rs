@@ -178,7 +178,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         })
         .collect();
     for f in failed.iter().filter(|f| f.starts_with("warn")) {
-        tracing::warn!("{f}");
+        tracing::warn!("check failed: {}", f.trim_start_matches("warn "));
         run.warnings.push(f.clone());
     }
     let errors: Vec<&String> = failed.iter().filter(|f| f.starts_with("error")).collect();
