@@ -11,13 +11,14 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY jobs ./jobs
 COPY benches ./benches
+# One multi-call executable (src/bin/olistlake-multicall.rs) holds every program: the heavy
+# libraries are linked once, and a link per program name selects it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bins \
+    cargo build --release --locked --bin olistlake-multicall \
     && mkdir -p /out \
-    && cp target/release/olistlake target/release/olist-synth target/release/olist-prepare \
-          target/release/olist-replay target/release/bronze-load target/release/silver-build \
-          target/release/gold-bcg target/release/gold-leadtime /out/
+    && cp target/release/olistlake-multicall /out/ \
+    && strip /out/olistlake-multicall
 
 # --- runtime -----------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -28,7 +29,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 olistlake \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/olistlake olistlake
-COPY --from=build /out/ /usr/local/bin/
+COPY --from=build /out/olistlake-multicall /usr/local/bin/olistlake-multicall
+RUN for p in olistlake olist-synth olist-prepare olist-replay bronze-load silver-build gold-bcg gold-leadtime; do \
+        ln -s olistlake-multicall "/usr/local/bin/$p"; \
+    done
 COPY docker/entrypoint.sh /usr/local/bin/olistlake-entrypoint
 USER 10001:10001
 WORKDIR /home/olistlake

@@ -281,6 +281,30 @@ async fn dags_test_runs_the_pipeline_and_a_backfill_equals_the_daily_runs() {
     }
 }
 
+/// The image's one executable: each program name runs that program; another name is refused.
+#[test]
+fn multicall_executable_runs_the_program_it_is_called_as() {
+    let dir = TempDir::new().unwrap();
+    let multicall = common::binary("olistlake-multicall");
+    for (name, about) in [
+        ("silver-build", "silver partitions"),
+        ("gold-leadtime", "delivery monitor"),
+        ("olistlake", "Administer the olistlake"),
+        ("olist-synth", "Olist"),
+    ] {
+        let link = dir.path().join(name);
+        std::os::unix::fs::symlink(&multicall, &link).unwrap();
+        let out = run_ok(Command::new(&link).arg("--help"));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(about), "{name} --help:\n{help}");
+    }
+    let link = dir.path().join("not-a-job");
+    std::os::unix::fs::symlink(&multicall, &link).unwrap();
+    let out = Command::new(&link).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("silver-build"));
+}
+
 #[test]
 fn compose_file_validates_and_dockerfile_lints_clean() {
     // Fill .env.example's blanks with placeholders; compose must accept the result.

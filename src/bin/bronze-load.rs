@@ -33,7 +33,7 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     job::init_logging();
     let args = Args::parse();
     let mut run = match JobRun::new("bronze-load", &args.job) {

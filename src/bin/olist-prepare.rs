@@ -26,7 +26,7 @@ struct Args {
     format: Format,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     olistlake::job::init_logging();
     let args = Args::parse();
     let start = Instant::now();

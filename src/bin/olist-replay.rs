@@ -54,7 +54,7 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     job::init_logging();
     let args = Args::parse();
     let start = Instant::now();

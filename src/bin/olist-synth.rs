@@ -31,7 +31,7 @@ struct Args {
     real: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     olistlake::job::init_logging();
     let args = Args::parse();
     let start = Instant::now();

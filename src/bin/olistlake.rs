@@ -125,7 +125,7 @@ enum Mode {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     job::init_logging();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -21,7 +21,7 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     let args = Args::parse();
     let opts = Options::default();
     transform::main(&SILVER_BUILD, opts, &args.job, &args.lake)
