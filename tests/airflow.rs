@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Backend, Broker, LakeEnv, run_ok, text_rows};
-use olistlake::lake::{Lake, ReadAt, tables};
+use common::{Backend, Broker, LakeEnv, run_ok};
+use olistlake::lake::{Lake, ReadAt};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -156,25 +155,14 @@ fn share_registry(lake: &mut LakeEnv, prepared: &TempDir) {
         .push(("OLISTLAKE_SCHEMA_REGISTRY".into(), registry));
 }
 
-async fn contents(lake: &Lake) -> BTreeMap<String, Vec<Vec<Option<String>>>> {
-    let mut out = BTreeMap::new();
-    for def in tables::ALL
-        .iter()
-        .filter(|d| matches!(d.namespace, "bronze" | "silver" | "gold") && d.name != "_quarantine")
-    {
-        let cols: Vec<&str> = def
-            .columns
-            .iter()
-            .map(|c| c.0)
-            .filter(|c| !matches!(*c, "_loaded_at" | "_kafka_partition" | "_kafka_offset"))
-            .collect();
-        let q = format!("SELECT {} FROM {}", cols.join(", "), def.qualified());
-        out.insert(
-            def.qualified(),
-            text_rows(&lake.sql(&q, &ReadAt::current()).await.unwrap()),
-        );
-    }
-    out
+/// Every bronze, silver and gold table, without the columns that differ between equal loads.
+async fn contents(lake: &Lake) -> common::Contents {
+    common::lake_contents(
+        lake,
+        &["bronze", "silver", "gold"],
+        &["_loaded_at", "_kafka_partition", "_kafka_offset"],
+    )
+    .await
 }
 
 async fn query_count(lake: &Lake, table: &str) -> usize {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use chrono::{Duration, NaiveDateTime};
-use common::{Backend, LakeEnv, summary, text_rows};
+use common::{Backend, Contents, LakeEnv, summary, text_rows};
 use olistlake::kafka::direct;
 use olistlake::kafka::registry::Registry;
 use olistlake::kafka::replay::{Prepared, timeline};
@@ -192,8 +192,6 @@ async fn query(lake: &Lake, sql: &str) -> Vec<Vec<Option<String>>> {
     text_rows(&lake.sql(sql, &ReadAt::current()).await.unwrap())
 }
 
-type Contents = BTreeMap<String, Vec<Vec<Option<String>>>>;
-
 /// Asserts two lake states are equal table by table, showing only what differs.
 fn assert_same(left: &Contents, right: &Contents, what: &str) {
     for (table, l) in left {
@@ -219,17 +217,7 @@ fn row(values: &[&str]) -> Vec<Option<String>> {
 
 /// Every silver and gold table, whole, as text.
 async fn contents(lake: &Lake) -> Contents {
-    let mut out = BTreeMap::new();
-    for def in tables::ALL
-        .iter()
-        .filter(|d| d.namespace == "silver" || d.namespace == "gold")
-    {
-        out.insert(
-            def.qualified(),
-            query(lake, &format!("SELECT * FROM {}", def.qualified())).await,
-        );
-    }
-    out
+    common::lake_contents(lake, &["silver", "gold"], &[]).await
 }
 
 /// The scenario: every expected value below is worked out by hand from these rows.

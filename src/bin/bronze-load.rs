@@ -34,25 +34,13 @@ struct Args {
 
 #[tokio::main]
 pub async fn main() -> ExitCode {
-    job::init_logging();
     let args = Args::parse();
-    let mut run = match JobRun::new("bronze-load", &args.job) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit().into();
-        }
-    };
-    let opened = match args.lake.resolve() {
-        Ok(cfg) => Lake::open(&cfg).await,
-        Err(e) => Err(e),
-    };
-    let lake = match opened {
-        Ok(l) => l,
-        Err(e) => return run.finish(Err(e), None).await.into(),
-    };
-    let result = go(&args, &lake, &mut run).await;
-    run.finish(result, Some(&lake)).await.into()
+    let (job_args, lake_args) = (args.job.clone(), args.lake.clone());
+    job::run_with_lake("bronze-load", &job_args, &lake_args, |lake, run| {
+        Box::pin(async move { go(&args, lake, run).await })
+    })
+    .await
+    .into()
 }
 
 async fn go(args: &Args, lake: &Lake, run: &mut JobRun) -> olistlake::Result<Exit> {

@@ -162,24 +162,17 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             files,
             mode,
             job,
-        } => {
-            let mut run = JobRun::new("load", &job)?;
-            let lake = match Lake::open(&config).await {
-                Ok(l) => l,
-                Err(e) => return Ok(run.finish(Err(e), None).await),
-            };
-            let result = load(&lake, &mut run, &table, &files, mode).await;
-            Ok(run.finish(result, Some(&lake)).await)
-        }
-        Command::SelfCheck { job } => {
-            let mut run = JobRun::new("self-check", &job)?;
-            let lake = match Lake::open(&config).await {
-                Ok(l) => l,
-                Err(e) => return Ok(run.finish(Err(e), None).await),
-            };
-            let result = cli::self_check(&lake, &mut run).await;
-            Ok(run.finish(result, Some(&lake)).await)
-        }
+        } => Ok(job::run_with_lake("load", &job, &cli.lake, |lake, run| {
+            Box::pin(async move { load(lake, run, &table, &files, mode).await })
+        })
+        .await),
+        Command::SelfCheck { job } => Ok(job::run_with_lake(
+            "self-check",
+            &job,
+            &cli.lake,
+            |lake, run| Box::pin(cli::self_check(lake, run)),
+        )
+        .await),
         command => {
             let lake = Lake::open(&config).await?;
             admin(&lake, command, cli.json).await

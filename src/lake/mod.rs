@@ -289,16 +289,9 @@ impl Lake {
         batches: &[RecordBatch],
     ) -> Result<Vec<Struct>> {
         let table = self.table(ident).await?;
-        let md = table.metadata();
-        let spec = md.default_partition_spec().clone();
-        if spec.is_unpartitioned() {
+        let Some((schema, splitter)) = splitter(&table)? else {
             return Ok(vec![Struct::empty()]);
-        }
-        let schema = write::arrow_schema(&table)?;
-        let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
-            md.current_schema().clone(),
-            spec,
-        )?;
+        };
         let mut seen = HashSet::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let batch = write::conform(&ident.to_string(), &schema, batch)?;
@@ -319,20 +312,13 @@ impl Lake {
         rows: &[RecordBatch],
     ) -> Result<(Vec<Struct>, Vec<RecordBatch>)> {
         let table = self.table(ident).await?;
-        let md = table.metadata();
-        let spec = md.default_partition_spec().clone();
-        if spec.is_unpartitioned() {
+        let Some((schema, splitter)) = splitter(&table)? else {
             return Ok(if touched.iter().any(|b| b.num_rows() > 0) {
                 (vec![Struct::empty()], rows.to_vec())
             } else {
                 (Vec::new(), Vec::new())
             });
-        }
-        let schema = write::arrow_schema(&table)?;
-        let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
-            md.current_schema().clone(),
-            spec,
-        )?;
+        };
         let name = ident.to_string();
         let mut parts = HashSet::new();
         for batch in touched.iter().filter(|b| b.num_rows() > 0) {
@@ -440,8 +426,12 @@ impl Lake {
         read::sql(&self.catalog, query, at).await
     }
 
-    /// A DataFusion session over the lake, for jobs that run several statements.
-    pub async fn session(&self, at: &ReadAt) -> Result<datafusion::prelude::SessionContext> {
+    /// A DataFusion session over the lake, for jobs that run several statements, and the
+    /// snapshot id (`namespace.table` → id) each table is pinned to in it.
+    pub async fn session(
+        &self,
+        at: &ReadAt,
+    ) -> Result<(datafusion::prelude::SessionContext, BTreeMap<String, i64>)> {
         read::session(&self.catalog, at).await
     }
 
@@ -586,6 +576,27 @@ async fn reachable_files(file_io: &FileIO, md: &TableMetadata) -> Result<Reachab
     Ok(r)
 }
 
+/// The table's Arrow schema and a splitter of rows by its default partition spec; None when
+/// the table is unpartitioned.
+fn splitter(
+    table: &Table,
+) -> Result<
+    Option<(
+        arrow::datatypes::SchemaRef,
+        iceberg::arrow::RecordBatchPartitionSplitter,
+    )>,
+> {
+    let md = table.metadata();
+    let spec = md.default_partition_spec().clone();
+    if spec.is_unpartitioned() {
+        return Ok(None);
+    }
+    let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
+        md.current_schema().clone(),
+        spec,
+    )?;
+    Ok(Some((write::arrow_schema(table)?, splitter)))
+}
 /// Parses `namespace.table`.
 pub fn ident(qualified: &str) -> Result<TableIdent> {
     let (ns, name) = qualified.rsplit_once('.').ok_or_else(|| {

@@ -1,6 +1,6 @@
 //! Reads: DataFusion SQL over the lake's tables, at the current snapshot or back in time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -65,8 +65,13 @@ fn pick_snapshot(table: &Table, qualified: &str, at: &ReadAt) -> Result<Option<O
     }
 }
 
-/// A DataFusion session with every table registered as `namespace.table`.
-pub(crate) async fn session(catalog: &SqlCatalog, at: &ReadAt) -> Result<SessionContext> {
+/// A DataFusion session with every table registered as `namespace.table`, and the snapshot
+/// each table is read at (tables without one are left out of the map). Each table is pinned to
+/// that snapshot for the session's life.
+pub(crate) async fn session(
+    catalog: &SqlCatalog,
+    at: &ReadAt,
+) -> Result<(SessionContext, BTreeMap<String, i64>)> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(2);
@@ -74,6 +79,7 @@ pub(crate) async fn session(catalog: &SqlCatalog, at: &ReadAt) -> Result<Session
     let df_catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| Error::Catalog("DataFusion default catalog missing".into()))?;
+    let mut pinned = BTreeMap::new();
     for ns in catalog.list_namespaces(None).await? {
         let schema = Arc::new(MemorySchemaProvider::new());
         for ident in catalog.list_tables(&ns).await? {
@@ -81,8 +87,14 @@ pub(crate) async fn session(catalog: &SqlCatalog, at: &ReadAt) -> Result<Session
             let table = catalog.load_table(&ident).await?;
             let provider = match pick_snapshot(&table, &qualified, at)? {
                 None => continue,
-                Some(None) => IcebergStaticTableProvider::try_new_from_table(table).await?,
+                Some(None) => {
+                    if let Some(id) = table.metadata().current_snapshot_id() {
+                        pinned.insert(qualified, id);
+                    }
+                    IcebergStaticTableProvider::try_new_from_table(table).await?
+                }
                 Some(Some(id)) => {
+                    pinned.insert(qualified, id);
                     IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await?
                 }
             };
@@ -90,7 +102,7 @@ pub(crate) async fn session(catalog: &SqlCatalog, at: &ReadAt) -> Result<Session
         }
         df_catalog.register_schema(&ns.join("."), schema)?;
     }
-    Ok(ctx)
+    Ok((ctx, pinned))
 }
 
 /// Runs one SQL statement and collects the result.
@@ -99,6 +111,6 @@ pub(crate) async fn sql(
     query: &str,
     at: &ReadAt,
 ) -> Result<Vec<RecordBatch>> {
-    let ctx = session(catalog, at).await?;
+    let (ctx, _) = session(catalog, at).await?;
     Ok(ctx.sql(query).await?.collect().await?)
 }

@@ -106,19 +106,10 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         valid_category(opts)?;
     }
 
-    // 1. Pin what is read: every commit names the input snapshots.
-    let mut read_at = ReadAt::current();
-    let mut inputs = BTreeMap::new();
-    for def in tables::ALL.iter().filter(|d| d.namespace != "ops") {
-        if let Some(id) = lake.current_snapshot_id(&def.ident()).await? {
-            let q = def.qualified();
-            read_at.snapshots.insert(q.clone(), id);
-            if spec.reads(&q) {
-                inputs.insert(q, id);
-            }
-        }
-    }
-    let ctx = lake.session(&read_at).await?;
+    // 1. Pin what is read (the session reads each table at one snapshot): every commit names
+    //    the input snapshots.
+    let (ctx, pinned) = lake.session(&ReadAt::current()).await?;
+    let inputs: BTreeMap<String, i64> = pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
     functions::register(&ctx);
 
     clock.lap("pin_inputs");
@@ -133,16 +124,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     // 3–4. Models, then what each rewrites.
     for (file, sql) in spec.borrowed {
         let m = Model::parse(file, sql)?;
-        let batches = execute(&ctx, file, &model::render(file, sql, &params)?).await?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => ctx
-                .sql(&model::render(file, sql, &params)?)
-                .await?
-                .schema()
-                .inner()
-                .clone(),
-        };
+        let (schema, batches) = query(&ctx, file, &model::render(file, sql, &params)?).await?;
         register(&ctx, m.name(), schema, batches)?;
     }
     clock.lap("views");
@@ -164,36 +146,35 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         results.extend(check(&ctx, out).await?);
     }
     clock.lap("checks");
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|r| r.failing_rows > 0)
-        .map(|r| {
-            format!(
-                "{} {}: {} ({} rows)",
-                level_label(r.level),
-                r.table,
-                r.check,
-                r.failing_rows
-            )
-        })
-        .collect();
-    for f in failed.iter().filter(|f| f.starts_with("warn")) {
-        tracing::warn!("check failed: {}", f.trim_start_matches("warn "));
-        run.warnings.push(f.clone());
+    // "<level> <table>: <check> (<n> rows)", by level.
+    let failed = |level: Level| -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r.failing_rows > 0 && r.level == level)
+            .map(|r| {
+                format!(
+                    "{} {}: {} ({} rows)",
+                    level_label(level),
+                    r.table,
+                    r.check,
+                    r.failing_rows
+                )
+            })
+            .collect()
+    };
+    let (errors, warnings) = (failed(Level::Error), failed(Level::Warn));
+    for w in &warnings {
+        tracing::warn!("check failed: {}", w.trim_start_matches("warn "));
     }
-    let errors: Vec<&String> = failed.iter().filter(|f| f.starts_with("error")).collect();
     run.metric("checks", serde_json::to_value(&results).unwrap_or_default());
     run.metric(
         "checks_failed",
-        serde_json::json!({
-            "error": errors.len(),
-            "warn": failed.len() - errors.len(),
-        }),
+        serde_json::json!({"error": errors.len(), "warn": warnings.len()}),
     );
+    run.warnings.extend(warnings);
     run.metric("tables", table_figures(&outputs));
     if !errors.is_empty() {
-        let list: Vec<&str> = errors.iter().map(|s| s.as_str()).collect();
-        return Err(Error::ChecksFailed(list.join("; ")));
+        return Err(Error::ChecksFailed(errors.join("; ")));
     }
 
     // Figures before the commits: a job either commits and reports, or does neither.
@@ -364,17 +345,26 @@ fn first_i64(batches: &[RecordBatch]) -> Option<i64> {
     a.is_valid(0).then(|| a.value(0))
 }
 
-async fn execute(ctx: &SessionContext, file: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+/// Runs one statement of `file`; returns its rows and their schema (the batches' own when
+/// there are any: they can differ from the plan's in nullability).
+async fn query(
+    ctx: &SessionContext,
+    file: &str,
+    sql: &str,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let model_err = |source| Error::ModelQuery {
         file: file.to_string(),
         source,
     };
-    ctx.sql(sql)
-        .await
-        .map_err(model_err)?
-        .collect()
-        .await
-        .map_err(model_err)
+    let df = ctx.sql(sql).await.map_err(model_err)?;
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(model_err)?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(planned);
+    Ok((schema, batches))
+}
+
+async fn execute(ctx: &SessionContext, file: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(query(ctx, file, sql).await?.1)
 }
 
 fn register(
@@ -411,17 +401,7 @@ async fn compute(
 ) -> Result<Output> {
     let started = std::time::Instant::now();
     let sql = model::render(m.file, m.sql, params)?;
-    let df = ctx.sql(&sql).await.map_err(|source| Error::ModelQuery {
-        file: m.file.to_string(),
-        source,
-    })?;
-    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|source| Error::ModelQuery {
-        file: m.file.to_string(),
-        source,
-    })?;
-    // The batches' own schema can differ from the plan's in nullability.
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(planned);
+    let (schema, batches) = query(ctx, m.file, &sql).await?;
     let (schema, kept, dropped_rows) = split_dropped(schema, batches)?;
     register(ctx, m.name(), schema, kept.clone())?;
     let computed = kept.iter().map(|b| b.num_rows()).sum();

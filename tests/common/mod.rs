@@ -462,6 +462,37 @@ pub fn text_rows(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<Option<String
     rows
 }
 
+/// Table contents by `namespace.table`, as sorted text rows.
+pub type Contents = std::collections::BTreeMap<String, Vec<Vec<Option<String>>>>;
+
+/// Every table of `namespaces` (but `_quarantine`), whole, as text, without the `skip` columns
+/// (those that differ between equal loads, such as `_loaded_at`).
+pub async fn lake_contents(
+    lake: &olistlake::lake::Lake,
+    namespaces: &[&str],
+    skip: &[&str],
+) -> Contents {
+    let mut out = Contents::new();
+    for def in olistlake::lake::tables::ALL
+        .iter()
+        .filter(|d| namespaces.contains(&d.namespace) && d.name != "_quarantine")
+    {
+        let cols: Vec<&str> = def
+            .columns
+            .iter()
+            .map(|c| c.0)
+            .filter(|c| !skip.contains(c))
+            .collect();
+        let q = format!("SELECT {} FROM {}", cols.join(", "), def.qualified());
+        let batches = lake
+            .sql(&q, &olistlake::lake::ReadAt::current())
+            .await
+            .unwrap();
+        out.insert(def.qualified(), text_rows(&batches));
+    }
+    out
+}
+
 /// The rows of the pyiceberg reader's JSON (`rows` of its `rows` command, or a snapshot's).
 pub fn py_rows(v: &Value) -> Vec<Vec<Option<String>>> {
     v.as_array()
