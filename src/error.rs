@@ -86,6 +86,9 @@ pub enum Error {
 
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+
+    #[error("pushgateway {url}: {message}")]
+    Push { url: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -126,6 +129,7 @@ impl Error {
             Error::CatalogUnreachable { .. }
             | Error::StorageUnreachable { .. }
             | Error::BrokerUnreachable(_)
+            | Error::Push { .. }
             | Error::CommitConflict { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
             // A scan that lost the object store surfaces as a query error.

@@ -35,6 +35,11 @@ pub struct JobArgs {
     /// Run id recorded in every commit (default: a new UUID v7). Airflow passes its run id.
     #[arg(long, env = "OLISTLAKE_RUN_ID")]
     pub run_id: Option<String>,
+
+    /// Prometheus Pushgateway URL (`http://host:9091`) the run's metrics are pushed to when it
+    /// ends (docs/metrics.md). A failed push is logged and does not change the exit code.
+    #[arg(long, env = "OLISTLAKE_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
 }
 
 /// A half-open data-time interval `[start, end)`; either bound may be open.
@@ -186,6 +191,7 @@ pub struct JobRun {
     pub commits: Vec<CommitOutcome>,
     pub metrics: Map<String, Value>,
     pub warnings: Vec<String>,
+    pushgateway: Option<String>,
     started: Instant,
     started_at: DateTime<Utc>,
 }
@@ -205,6 +211,7 @@ impl JobRun {
             commits: Vec::new(),
             metrics: Map::new(),
             warnings: Vec::new(),
+            pushgateway: args.pushgateway.clone().filter(|u| !u.trim().is_empty()),
             started: Instant::now(),
             started_at: Utc::now(),
         })
@@ -266,11 +273,33 @@ impl JobRun {
         {
             tracing::warn!("could not record the run in ops.job_runs: {e}");
         }
+        if let Some(gateway) = &self.pushgateway {
+            push_metrics(gateway, &summary).await;
+        }
         println!(
             "{}",
             serde_json::to_string(&summary).unwrap_or_else(|_| "{}".into())
         );
         exit
+    }
+}
+
+/// Pushes the run's metrics; a Pushgateway that is down must not fail a job whose data
+/// is committed, so errors are logged only.
+async fn push_metrics(gateway: &str, summary: &RunSummary) {
+    let Ok(value) = serde_json::to_value(summary) else {
+        return;
+    };
+    let finished = Utc::now().timestamp_millis() as f64 / 1000.0;
+    for group in crate::metrics::jobs::groups(&value, finished) {
+        let grouping: Vec<(&str, &str)> = group
+            .grouping
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Err(e) = crate::metrics::push(gateway, &grouping, group.metrics.render()).await {
+            tracing::warn!("metrics not pushed: {e}");
+        }
     }
 }
 

@@ -834,7 +834,7 @@ fn replay_metrics_endpoint() {
             write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let mut s = String::new();
             stream.read_to_string(&mut s).unwrap();
-            if s.contains("olist_replay_events_total{topic=\"order_status\"}") {
+            if s.contains("olistlake_replay_events_total{topic=\"order_status\"}") {
                 break s;
             }
         }
@@ -853,9 +853,9 @@ fn replay_metrics_endpoint() {
         "SIGTERM must end the producer cleanly, got {status}"
     );
     for m in [
-        "olist_replay_clock_seconds",
-        "olist_replay_lag_seconds",
-        "olist_replay_errors_total",
+        "olistlake_replay_clock_seconds",
+        "olistlake_replay_lag_seconds",
+        "olistlake_replay_errors_total",
     ] {
         assert!(body.contains(m), "{m} missing:\n{body}");
     }

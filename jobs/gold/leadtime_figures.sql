@@ -58,3 +58,7 @@ SELECT 'customer', percentile_cont(0.5) WITHIN GROUP (ORDER BY customer),
 UNION ALL
 SELECT 'total', percentile_cont(0.5) WITHIN GROUP (ORDER BY total),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY total) FROM deliveries;
+
+-- name: overdue_by_category
+SELECT coalesce(category, 'unknown') AS category, count(*) AS orders
+FROM delivery_monitor WHERE days_overdue > 0 GROUP BY 1 ORDER BY 1;

@@ -47,6 +47,10 @@ struct Args {
     /// Address of the Prometheus `/metrics` endpoint (empty to disable).
     #[arg(long, env = "OLISTLAKE_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
+    /// After the last event, keep serving `/metrics` until SIGTERM or Ctrl-C, so Prometheus
+    /// keeps seeing the final figures (a deployment's producer; the summary prints on exit).
+    #[arg(long, env = "OLISTLAKE_REPLAY_HOLD")]
+    hold: bool,
     #[command(flatten)]
     kafka: KafkaArgs,
     #[command(flatten)]
@@ -134,7 +138,13 @@ async fn run(
     let client = KafkaClient::new(&kafka.bootstrap);
     let registry = Registry::open(&kafka.registry)?;
     let prepared = args.prepared.clone();
-    let result = replay(&client, &registry, &prepared, &cfg, stats, stop).await;
+    let result = replay(&client, &registry, &prepared, &cfg, stats, stop.clone()).await;
     reporter.abort();
+    if args.hold && !args.metrics_addr.is_empty() && result.is_ok() {
+        tracing::info!("replay done; serving /metrics until stopped");
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     result
 }

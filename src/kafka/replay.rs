@@ -69,43 +69,52 @@ impl ReplayStats {
         })
     }
 
-    /// Prometheus text exposition.
+    /// Prometheus text exposition (docs/metrics.md).
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP olist_replay_events_total Events acknowledged by the broker, per topic.\n# TYPE olist_replay_events_total counter\n");
+        use crate::metrics::{Exposition, Kind};
+        let mut e = Exposition::default();
         for (t, n) in TOPICS.iter().zip(&self.delivered) {
-            out.push_str(&format!(
-                "olist_replay_events_total{{topic=\"{}\"}} {}\n",
-                t.name,
-                n.load(Ordering::Relaxed)
-            ));
+            e.add(
+                Kind::Counter,
+                "olistlake_replay_events_total",
+                "Events the broker acknowledged, per topic.",
+                &[("topic", t.name)],
+                n.load(Ordering::Relaxed) as f64,
+            );
         }
-        out.push_str("# HELP olist_replay_clock_seconds Data time of the newest event sent (Unix seconds).\n# TYPE olist_replay_clock_seconds gauge\n");
-        out.push_str(&format!(
-            "olist_replay_clock_seconds {}\n",
-            self.clock_ms.load(Ordering::Relaxed) as f64 / 1000.0
-        ));
-        out.push_str("# HELP olist_replay_lag_seconds Wall time the producer is behind its schedule.\n# TYPE olist_replay_lag_seconds gauge\n");
-        out.push_str(&format!(
-            "olist_replay_lag_seconds {}\n",
-            self.lag_ms.load(Ordering::Relaxed).max(0) as f64 / 1000.0
-        ));
-        out.push_str("# HELP olist_replay_errors_total Delivery errors.\n# TYPE olist_replay_errors_total counter\n");
-        out.push_str(&format!(
-            "olist_replay_errors_total {}\n",
-            self.errors.load(Ordering::Relaxed)
-        ));
-        out.push_str("# HELP olist_replay_skipped_total Events already in Kafka, skipped on resume.\n# TYPE olist_replay_skipped_total counter\n");
-        out.push_str(&format!(
-            "olist_replay_skipped_total {}\n",
-            self.skipped.load(Ordering::Relaxed)
-        ));
-        out.push_str("# HELP olist_replay_done Whether the replay reached the end of its range.\n# TYPE olist_replay_done gauge\n");
-        out.push_str(&format!(
-            "olist_replay_done {}\n",
-            self.done.load(Ordering::Relaxed) as u8
-        ));
-        out
+        e.gauge(
+            "olistlake_replay_clock_seconds",
+            "Data time of the newest event sent, Unix seconds.",
+            &[],
+            self.clock_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        );
+        e.gauge(
+            "olistlake_replay_lag_seconds",
+            "Wall time the producer is behind its schedule (0 at --speed max).",
+            &[],
+            self.lag_ms.load(Ordering::Relaxed).max(0) as f64 / 1000.0,
+        );
+        e.add(
+            Kind::Counter,
+            "olistlake_replay_errors_total",
+            "Events the broker refused or failed to acknowledge.",
+            &[],
+            self.errors.load(Ordering::Relaxed) as f64,
+        );
+        e.add(
+            Kind::Counter,
+            "olistlake_replay_skipped_total",
+            "Events already in Kafka, skipped on resume.",
+            &[],
+            self.skipped.load(Ordering::Relaxed) as f64,
+        );
+        e.gauge(
+            "olistlake_replay_done",
+            "1 once the replay reached the end of its range, else 0.",
+            &[],
+            f64::from(u8::from(self.done.load(Ordering::Relaxed))),
+        );
+        e.render()
     }
 }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 pub use commit::{CommitKind, CommitOutcome, RetryPolicy};
 pub use orphans::OrphanOutcome;
-pub use read::ReadAt;
+pub use read::{Pinned, ReadAt};
 pub use tables::TableDef;
 
 use crate::config::{LakeConfig, Warehouse};
@@ -431,7 +431,10 @@ impl Lake {
     pub async fn session(
         &self,
         at: &ReadAt,
-    ) -> Result<(datafusion::prelude::SessionContext, BTreeMap<String, i64>)> {
+    ) -> Result<(
+        datafusion::prelude::SessionContext,
+        BTreeMap<String, Pinned>,
+    )> {
         read::session(&self.catalog, at).await
     }
 

@@ -71,7 +71,7 @@ fn pick_snapshot(table: &Table, qualified: &str, at: &ReadAt) -> Result<Option<O
 pub(crate) async fn session(
     catalog: &SqlCatalog,
     at: &ReadAt,
-) -> Result<(SessionContext, BTreeMap<String, i64>)> {
+) -> Result<(SessionContext, BTreeMap<String, Pinned>)> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(2);
@@ -89,12 +89,12 @@ pub(crate) async fn session(
                 None => continue,
                 Some(None) => {
                     if let Some(id) = table.metadata().current_snapshot_id() {
-                        pinned.insert(qualified, id);
+                        pinned.insert(qualified, Pinned::of(&table, id));
                     }
                     IcebergStaticTableProvider::try_new_from_table(table).await?
                 }
                 Some(Some(id)) => {
-                    pinned.insert(qualified, id);
+                    pinned.insert(qualified, Pinned::of(&table, id));
                     IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await?
                 }
             };
@@ -103,6 +103,28 @@ pub(crate) async fn session(
         df_catalog.register_schema(&ns.join("."), schema)?;
     }
     Ok((ctx, pinned))
+}
+
+/// The snapshot a session reads a table at, and how many rows it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pinned {
+    pub snapshot_id: i64,
+    /// `total-records` of the snapshot summary (absent in summaries of other writers).
+    pub records: Option<u64>,
+}
+
+impl Pinned {
+    fn of(table: &iceberg::table::Table, snapshot_id: i64) -> Pinned {
+        let records = table
+            .metadata()
+            .snapshot_by_id(snapshot_id)
+            .and_then(|s| s.summary().additional_properties.get("total-records"))
+            .and_then(|v| v.parse().ok());
+        Pinned {
+            snapshot_id,
+            records,
+        }
+    }
 }
 
 /// Runs one SQL statement and collects the result.

@@ -17,7 +17,7 @@ use super::jobs::JobSpec;
 use super::model::{self, DROP_REASON, Level, Model, Scope};
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
-use crate::lake::{CommitKind, Lake, ReadAt, tables};
+use crate::lake::{CommitKind, Lake, Pinned, ReadAt, tables};
 
 /// Options of the transform jobs beyond the interval.
 #[derive(Debug, Clone)]
@@ -109,7 +109,16 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     // 1. Pin what is read (the session reads each table at one snapshot): every commit names
     //    the input snapshots.
     let (ctx, pinned) = lake.session(&ReadAt::current()).await?;
-    let inputs: BTreeMap<String, i64> = pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
+    let pinned: BTreeMap<String, Pinned> =
+        pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
+    run.metric("rows_read", rows_read(&pinned));
+    if spec.name.starts_with("gold") {
+        run.metric("category", opts.category.clone());
+    }
+    let inputs: BTreeMap<String, i64> = pinned
+        .iter()
+        .map(|(q, p)| (q.clone(), p.snapshot_id))
+        .collect();
     functions::register(&ctx);
 
     clock.lap("pin_inputs");
@@ -526,6 +535,16 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
         });
     }
     Ok(results)
+}
+
+/// Rows of each input at its pinned snapshot: every model reads its inputs whole.
+fn rows_read(pinned: &BTreeMap<String, Pinned>) -> Value {
+    Value::Object(
+        pinned
+            .iter()
+            .filter_map(|(q, p)| Some((q.clone(), Value::from(p.records?))))
+            .collect(),
+    )
 }
 
 fn table_figures(outputs: &[Output]) -> Value {

@@ -1,5 +1,4 @@
-//! A minimal Prometheus `/metrics` endpoint (text exposition format) for long-running
-//! processes; batch jobs push to a Pushgateway instead.
+//! A minimal `/metrics` endpoint for long-running processes (the replay producer).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
