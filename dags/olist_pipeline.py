@@ -3,7 +3,8 @@
 - olist_pipeline: one run per data interval (daily by default, OLISTLAKE_SCHEDULE overrides,
   a cron expression) from the first Olist day; catch-up backfills the whole timeline when the
   DAG is unpaused. Each run waits until the replay clock has passed the interval's end, then
-  bronze_load >> silver_build >> [gold_bcg, gold_leadtime].
+  bronze_load >> silver_build >> [gold_bcg, gold_leadtime] >> refresh_dashboards (Superset's
+  DuckDB views over the new gold snapshots).
 - olist_backfill: manual; params start, end, full_refresh, jobs: reruns a date range.
 - olist_maintenance: snapshot expiry and orphan-file cleanup, daily (wall time).
 
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG, Param, PokeReturnValue, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from olistlake_tasks import INTERVAL_ARGS, job_task, run_job
+from olistlake_tasks import INTERVAL_ARGS, job_task, refresh_views_task, run_job
 
 SCHEDULE = os.environ.get("OLISTLAKE_SCHEDULE", "@daily")
 FIRST_DAY = datetime(2016, 9, 4, tzinfo=timezone.utc)  # the first purchase in the data
@@ -67,7 +68,9 @@ with DAG(
     silver = job_task("silver_build", f"silver-build {INTERVAL_ARGS}", pool=POOLS["silver"])
     bcg = job_task("gold_bcg", f"gold-bcg {INTERVAL_ARGS}", pool=POOLS["gold"])
     leadtime = job_task("gold_leadtime", f"gold-leadtime {INTERVAL_ARGS}", pool=POOLS["gold"])
-    wait_for_replay() >> bronze >> silver >> [bcg, leadtime]
+    # the dashboards read views pinned to the gold tables' metadata: rebuild them after commits
+    dashboards = refresh_views_task(trigger_rule="none_failed")
+    wait_for_replay() >> bronze >> silver >> [bcg, leadtime] >> dashboards
 
 
 BACKFILL_ARGS = (
@@ -109,6 +112,7 @@ with DAG(
         gate >> work
         steps[job] = work
     steps["bronze-load"] >> steps["silver-build"] >> [steps["gold-bcg"], steps["gold-leadtime"]]
+    [steps["gold-bcg"], steps["gold-leadtime"]] >> refresh_views_task(trigger_rule="none_failed")
 
 
 with DAG(

@@ -31,6 +31,12 @@ EXIT_NOTHING_TO_DO = 99
 
 RUNNER = os.environ.get("OLISTLAKE_RUNNER", "docker")
 IMAGE = os.environ.get("OLISTLAKE_IMAGE", "olistlake:latest")
+# The dashboards' DuckDB views are refreshed by docker/superset/olistlake_views.py, installed as
+# `olistlake-refresh-views` in the Superset image; the DuckDB file lives on a volume Superset
+# mounts too. Locally, OLISTLAKE_REFRESH_VIEWS is the command line that runs the script.
+SUPERSET_IMAGE = os.environ.get("OLISTLAKE_SUPERSET_IMAGE", "olistlake-superset:latest")
+VIEWS_VOLUME = os.environ.get("OLISTLAKE_VIEWS_VOLUME", "olistlake-superset-views")
+REFRESH_VIEWS = "olistlake-refresh-views"
 DOCKER_NETWORK = os.environ.get("OLISTLAKE_DOCKER_NETWORK")
 DOCKER_URL = os.environ.get("OLISTLAKE_DOCKER_URL", "unix://var/run/docker.sock")
 
@@ -45,7 +51,8 @@ INTERVAL_ARGS = (
 def job_environment() -> dict[str, str]:
     """The environment a job runs with (see the module docs for the order)."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("OLISTLAKE_", "AWS_"))}
-    for k in ("OLISTLAKE_RUNNER", "OLISTLAKE_BIN_DIR", "OLISTLAKE_IMAGE", "OLISTLAKE_DOCKER_NETWORK", "OLISTLAKE_DOCKER_URL"):
+    for k in ("OLISTLAKE_RUNNER", "OLISTLAKE_BIN_DIR", "OLISTLAKE_IMAGE", "OLISTLAKE_DOCKER_NETWORK", "OLISTLAKE_DOCKER_URL",
+              "OLISTLAKE_SUPERSET_IMAGE", "OLISTLAKE_VIEWS_VOLUME", "OLISTLAKE_REFRESH_VIEWS"):
         env.pop(k, None)
     try:
         from airflow.sdk import Variable
@@ -98,7 +105,9 @@ def run_local(command: str) -> tuple[int, str]:
     """Runs a job command line with the local binaries; returns (exit code, stdout)."""
     argv = shlex.split(command)
     bin_dir = os.environ.get("OLISTLAKE_BIN_DIR", "")
-    if bin_dir:
+    if argv[0] == REFRESH_VIEWS and os.environ.get("OLISTLAKE_REFRESH_VIEWS"):
+        argv = shlex.split(os.environ["OLISTLAKE_REFRESH_VIEWS"]) + argv[1:]
+    elif bin_dir:
         argv[0] = os.path.join(bin_dir, argv[0])
     env = {**os.environ, **job_environment()}
     done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -144,7 +153,18 @@ class LocalJobOperator(BaseOperator):
         return summary
 
 
-def job_task(task_id: str, command: str, **kwargs) -> BaseOperator:
+def refresh_views_task(task_id: str = "refresh_dashboards", **kwargs) -> BaseOperator:
+    """Rebuilds Superset's DuckDB views over the gold tables after the gold jobs committed
+    (OLISTLAKE_DUCKDB names the file; without it the task is skipped)."""
+    if RUNNER == "local":
+        return job_task(task_id, REFRESH_VIEWS, **kwargs)
+    from docker.types import Mount
+
+    return job_task(task_id, REFRESH_VIEWS, image=SUPERSET_IMAGE,
+                    mounts=[Mount(target="/views", source=VIEWS_VOLUME, type="volume")], **kwargs)
+
+
+def job_task(task_id: str, command: str, image: str = IMAGE, **kwargs) -> BaseOperator:
     """One job as a task: in a container by default, locally with OLISTLAKE_RUNNER=local."""
     if RUNNER == "local":
         return LocalJobOperator(task_id=task_id, command=command, **kwargs)
@@ -166,7 +186,7 @@ def job_task(task_id: str, command: str, **kwargs) -> BaseOperator:
 
     return JobContainerOperator(
         task_id=task_id,
-        image=IMAGE,
+        image=image,
         command=command,
         docker_url=DOCKER_URL,
         network_mode=DOCKER_NETWORK,

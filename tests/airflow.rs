@@ -56,6 +56,19 @@ impl Airflow {
             ("OLISTLAKE_KAFKA_BOOTSTRAP", bootstrap.into()),
             ("OLISTLAKE_METRICS_ADDR", String::new()),
             ("OLISTLAKE_SENSOR_POKE_SECONDS", "1".into()),
+            // the dashboards' DuckDB views, refreshed by the pipeline's last task
+            (
+                "OLISTLAKE_REFRESH_VIEWS",
+                format!(
+                    "{} {}",
+                    common::superset_python().display(),
+                    root().join("docker/superset/olistlake_views.py").display()
+                ),
+            ),
+            (
+                "OLISTLAKE_DUCKDB",
+                home.path().join("lake.duckdb").display().to_string(),
+            ),
         ] {
             env.push((k.to_string(), v));
         }
@@ -221,6 +234,10 @@ async fn dags_test_runs_the_pipeline_and_a_backfill_equals_the_daily_runs() {
     }
     let lake = daily.lake().await;
     let first = contents(&lake).await;
+    assert!(
+        airflow.home.path().join("lake.duckdb").exists(),
+        "refresh_dashboards wrote no DuckDB file"
+    );
     for t in [
         "silver.order_timestamp",
         "gold.sale_stats",
@@ -330,4 +347,5 @@ fn compose_file_validates_and_dockerfile_lints_clean() {
         .unwrap();
     assert!(!missing.status.success(), "compose accepted empty secrets");
     run_ok(Command::new(venv_bin("hadolint")).arg(root().join("Dockerfile")));
+    run_ok(Command::new(venv_bin("hadolint")).arg(root().join("docker/superset/Dockerfile")));
 }

@@ -411,6 +411,15 @@ pub fn python() -> PathBuf {
     )
 }
 
+/// The Superset venv's Python (Superset, DuckDB with the iceberg extension, Playwright).
+pub fn superset_python() -> PathBuf {
+    tool(
+        "OLISTLAKE_SUPERSET_PYTHON",
+        cache_dir().join("venv-superset/bin/python"),
+        "Superset venv python",
+    )
+}
+
 /// Every batch of `DIR/TABLE.parquet` (the prepare step's output).
 pub fn read_parquet_table(dir: &Path, table: &str) -> Vec<arrow::array::RecordBatch> {
     let f = std::fs::File::open(dir.join(format!("{table}.parquet"))).unwrap();

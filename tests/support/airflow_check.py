@@ -59,14 +59,17 @@ def integrity():
     check(p.start_date == datetime(2016, 9, 4, tzinfo=timezone.utc), f"start {p.start_date}")
     check(type(p.timetable).__name__ == "CronDataIntervalTimetable", f"timetable {p.timetable}")
     ids = {t.task_id for t in p.tasks}
-    check(ids == {"wait_for_replay", "bronze_load", "silver_build", "gold_bcg", "gold_leadtime"}, f"tasks {ids}")
+    check(ids == {"wait_for_replay", "bronze_load", "silver_build", "gold_bcg", "gold_leadtime",
+                  "refresh_dashboards"}, f"tasks {ids}")
     down = {t.task_id: sorted(t.downstream_task_ids) for t in p.tasks}
     check(down["wait_for_replay"] == ["bronze_load"], f"deps {down}")
     check(down["bronze_load"] == ["silver_build"], f"deps {down}")
     check(down["silver_build"] == ["gold_bcg", "gold_leadtime"], f"deps {down}")
+    check(down["gold_bcg"] == down["gold_leadtime"] == ["refresh_dashboards"], f"deps {down}")
+    check(p.get_task("refresh_dashboards").trigger_rule == "none_failed", "refresh after skipped gold jobs too")
     sensor = p.get_task("wait_for_replay")
     check(sensor.mode == "reschedule", "sensor in reschedule mode")
-    pools = {t.task_id: t.pool for t in p.tasks if t.task_id != "wait_for_replay"}
+    pools = {t.task_id: t.pool for t in p.tasks if t.task_id not in ("wait_for_replay", "refresh_dashboards")}
     check(pools == {"bronze_load": "olistlake_bronze", "silver_build": "olistlake_silver",
                     "gold_bcg": "olistlake_gold", "gold_leadtime": "olistlake_gold"}, f"pools {pools}")
     for t in p.tasks:
