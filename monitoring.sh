@@ -45,7 +45,9 @@ start() {
 wait_http() {
   local name="$1" url="$2" tries="${3:-120}"
   for _ in $(seq "$tries"); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$url" 2>/dev/null; then
+      return 0
+    fi
     kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null || break
     sleep 0.5
   done

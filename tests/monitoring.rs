@@ -353,55 +353,64 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
     }
 
     // 2. Values are those of the job summaries.
+    let mut expected: Vec<(String, f64)> = Vec::new();
+    let num = |v: &Value| v.as_f64().unwrap_or(0.0);
     for (job, s) in &last {
-        let sel = format!(r#"{{job="{job}"}}"#);
-        assert_eq!(
-            scalar(&prometheus, &format!("olistlake_job_exit_code{sel}")).await,
-            s["exit_code"].as_f64().unwrap(),
-            "{job}"
-        );
-        assert!(close(
-            scalar(&prometheus, &format!("olistlake_job_duration_seconds{sel}")).await,
-            s["duration_s"].as_f64().unwrap()
+        let m = &s["metrics"];
+        let sel = |extra: &str| format!(r#"{{job="{job}"{extra}}}"#);
+        expected.push((
+            format!("olistlake_job_exit_code{}", sel("")),
+            num(&s["exit_code"]),
+        ));
+        expected.push((
+            format!("olistlake_job_duration_seconds{}", sel("")),
+            num(&s["duration_s"]),
         ));
         let mut written: BTreeMap<String, f64> = BTreeMap::new();
         for c in s["commits"].as_array().unwrap() {
             *written
                 .entry(c["table"].as_str().unwrap().into())
-                .or_default() += c["added_records"].as_f64().unwrap();
+                .or_default() += num(&c["added_records"]);
         }
-        for (table, n) in &written {
-            let expr = format!(r#"olistlake_job_rows_written{{job="{job}",table="{table}"}}"#);
-            assert_eq!(scalar(&prometheus, &expr).await, *n, "{expr}");
-        }
-        if let Some(failed) = s["metrics"]["checks_failed"].as_object() {
-            for (level, n) in failed {
-                let expr = format!(r#"olistlake_job_checks_failed{{job="{job}",level="{level}"}}"#);
-                assert_eq!(
-                    scalar(&prometheus, &expr).await,
-                    n.as_f64().unwrap(),
-                    "{expr}"
-                );
-            }
-        }
-        if let Some(inputs) = s["metrics"]["rows_read"].as_object() {
-            for (table, n) in inputs {
-                let expr = format!(r#"olistlake_job_rows_read{{job="{job}",table="{table}"}}"#);
-                assert_eq!(
-                    scalar(&prometheus, &expr).await,
-                    n.as_f64().unwrap(),
-                    "{expr}"
-                );
-            }
-        }
-        if let Some(topics) = s["metrics"]["topics"].as_object() {
-            for (topic, t) in topics {
-                let expr =
-                    format!(r#"olistlake_job_rows_read{{job="{job}",table="bronze.{topic}"}}"#);
-                assert_eq!(
-                    scalar(&prometheus, &expr).await,
-                    t["messages"].as_f64().unwrap()
-                );
+        let by_key = |field: &Value, f: &dyn Fn(&Value) -> f64| -> Vec<(String, f64)> {
+            field
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), f(v)))
+                .collect()
+        };
+        let labelled = [
+            (
+                "olistlake_job_rows_written",
+                "table",
+                written.into_iter().collect(),
+            ),
+            (
+                "olistlake_job_checks_failed",
+                "level",
+                by_key(&m["checks_failed"], &num),
+            ),
+            (
+                "olistlake_job_rows_read",
+                "table",
+                by_key(&m["rows_read"], &num),
+            ),
+            (
+                "olistlake_job_rows_read",
+                "table",
+                by_key(&m["topics"], &|t| num(&t["messages"]))
+                    .into_iter()
+                    .map(|(topic, n)| (format!("bronze.{topic}"), n))
+                    .collect(),
+            ),
+        ];
+        for (metric, label, values) in labelled {
+            for (key, n) in values {
+                expected.push((
+                    format!(r#"{metric}{}"#, sel(&format!(r#",{label}="{key}""#))),
+                    n,
+                ));
             }
         }
     }
@@ -414,60 +423,48 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
         .unwrap()
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-        let sel = format!(r#"job="gold-leadtime",category="health_beauty",as_of="{as_of}""#);
-        let open = query(
-            &prometheus,
-            &format!("olistlake_delivery_open_orders{{{sel}}}"),
-        )
-        .await;
-        assert_eq!(open.len(), 3, "one series per stage");
-        for s in &open {
-            let stage = s["metric"]["stage"].as_str().unwrap();
-            let want = f["open_by_stage"][stage]["orders"].as_f64().unwrap_or(0.0);
-            assert_eq!(value(s), want, "{as_of} open {stage}");
+        let sel = |extra: &str| {
+            format!(r#"{{job="gold-leadtime",category="health_beauty",as_of="{as_of}"{extra}}}"#)
+        };
+        for stage in ["awaiting_approval", "awaiting_carrier", "in_transit"] {
+            expected.push((
+                format!(
+                    "olistlake_delivery_open_orders{}",
+                    sel(&format!(r#",stage="{stage}""#))
+                ),
+                num(&f["open_by_stage"][stage]["orders"]),
+            ));
         }
-        let overdue: f64 = query(
-            &prometheus,
-            &format!("olistlake_delivery_overdue_orders{{{sel}}}"),
-        )
-        .await
-        .iter()
-        .map(value)
-        .sum();
-        assert_eq!(
-            overdue,
-            f["monitor"]["overdue_orders"].as_f64().unwrap(),
-            "{as_of}"
-        );
+        expected.push((
+            format!("sum(olistlake_delivery_overdue_orders{})", sel("")),
+            num(&f["monitor"]["overdue_orders"]),
+        ));
         let d = &f["deliveries"];
-        assert_eq!(
-            scalar(
-                &prometheus,
-                &format!("olistlake_delivery_delivered_orders{{{sel}}}")
-            )
-            .await,
-            d["delivered_orders"].as_f64().unwrap()
-        );
-        assert!(close(
-            scalar(
-                &prometheus,
-                &format!("olistlake_delivery_late_ratio{{{sel}}}")
-            )
-            .await,
-            d["late_share"].as_f64().unwrap()
+        expected.push((
+            format!("olistlake_delivery_delivered_orders{}", sel("")),
+            num(&d["delivered_orders"]),
+        ));
+        expected.push((
+            format!("olistlake_delivery_late_ratio{}", sel("")),
+            num(&d["late_share"]),
         ));
         for stage in ["approve", "carrier", "customer", "total"] {
             for (q, key) in [("0.5", "median"), ("0.9", "p90")] {
-                let expr = format!(
-                    r#"olistlake_delivery_lead_time_seconds{{{sel},stage="{stage}",quantile="{q}"}}"#
-                );
-                let hours = f["lead_time_hours"][stage][key].as_f64().unwrap();
-                assert!(
-                    close(scalar(&prometheus, &expr).await, hours * 3600.0),
-                    "{expr}"
-                );
+                let labels = format!(r#",stage="{stage}",quantile="{q}""#);
+                expected.push((
+                    format!("olistlake_delivery_lead_time_seconds{}", sel(&labels)),
+                    num(&f["lead_time_hours"][stage][key]) * 3600.0,
+                ));
             }
         }
+    }
+    assert!(expected.len() > 100, "{} values compared", expected.len());
+    for (expr, want) in &expected {
+        let got = scalar(&prometheus, expr).await;
+        assert!(
+            close(got, *want),
+            "{expr}: Prometheus has {got}, the summary {want}"
+        );
     }
 
     // 3. Every Grafana panel's PromQL runs and returns data.
