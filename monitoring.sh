@@ -77,7 +77,7 @@ up() {
   [ -n "$password" ] || password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
   local secret
   secret=$(cat "$DIR/superset-secret" 2>/dev/null || python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
-  echo "$secret" >"$DIR/superset-secret"
+  (umask 077; echo "$secret" >"$DIR/superset-secret")
 
   step "Pushgateway on 127.0.0.1:$push (kept in $DIR/pushgateway.db)"
   start pushgateway prometheus-pushgateway --web.listen-address="127.0.0.1:$push" \
@@ -119,6 +119,7 @@ up() {
   wait_http pushgateway "http://127.0.0.1:$push/-/ready"
   wait_http prometheus "http://127.0.0.1:$prom/-/ready"
   wait_http superset "http://127.0.0.1:$sup/health" 240
+  (umask 077; : >"$DIR/env")  # it holds the admin password
   cat >"$DIR/env" <<EOF
 PROMETHEUS_URL=http://127.0.0.1:$prom
 PUSHGATEWAY_URL=http://127.0.0.1:$push

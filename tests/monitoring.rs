@@ -225,7 +225,8 @@ impl Drop for Replay {
     }
 }
 
-fn run_job(job: &str, args: &[&str], warehouse: &Path, pushgateway: &str) -> Value {
+/// Runs a job pushing to `pushgateway`; its exit code must be one of `codes`.
+fn run_job(job: &str, args: &[&str], warehouse: &Path, pushgateway: &str, codes: &[i32]) -> Value {
     let out = Command::new(bin_dir().join(job))
         .args(args)
         .env("OLISTLAKE_WAREHOUSE", warehouse)
@@ -236,7 +237,7 @@ fn run_job(job: &str, args: &[&str], warehouse: &Path, pushgateway: &str) -> Val
         .unwrap();
     let summary = last_json(&out.stdout);
     assert!(
-        matches!(out.status.code(), Some(0 | 99)),
+        codes.contains(&out.status.code().unwrap_or(-1)),
         "{job} {args:?}: {summary}"
     );
     summary
@@ -286,9 +287,15 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
         let interval = ["--start", start, "--end", end];
         last.insert(
             "silver-build",
-            run_job("silver-build", &interval, &warehouse, &pushgateway),
+            run_job(
+                "silver-build",
+                &interval,
+                &warehouse,
+                &pushgateway,
+                &[0, 99],
+            ),
         );
-        let s = run_job("gold-leadtime", &interval, &warehouse, &pushgateway);
+        let s = run_job("gold-leadtime", &interval, &warehouse, &pushgateway, &[0]);
         assert_eq!(
             s["exit_code"], 0,
             "a week of the fixture has deliveries: {s}"
@@ -297,13 +304,24 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
         leadtime_runs.push(s);
     }
 
+    // A failing run (a bad --category: exit 1) pushes its failure and keeps the last success.
+    let failed = run_job(
+        "gold-bcg",
+        &["--full-refresh", "--category", "Not a category"],
+        &warehouse,
+        &pushgateway,
+        &[1],
+    );
+    assert_eq!(failed["status"], "failed");
+    last.insert("gold-bcg", failed);
+
     // The producer, replaying into its own broker and holding /metrics.
     let replay = Replay::start(&demo, work.path(), &replay_addr);
     wait_for(&prometheus, "olistlake_replay_done == 1", 1).await;
     wait_for(&prometheus, "olistlake_delivery_data_time_seconds", 4).await;
     wait_for(
         &prometheus,
-        r#"olistlake_job_exit_code{job="gold-leadtime"}"#,
+        r#"olistlake_job_exit_code{job="gold-bcg"} == 1"#,
         1,
     )
     .await;
@@ -466,6 +484,21 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
             "{expr}: Prometheus has {got}, the summary {want}"
         );
     }
+
+    // The failure is what the alert selects; the last success survived it.
+    let failing = query(
+        &prometheus,
+        "olistlake_job_exit_code != 0 and olistlake_job_exit_code != 99",
+    )
+    .await;
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing[0]["metric"]["job"], "gold-bcg");
+    let success = r#"olistlake_job_last_success_timestamp_seconds{job="gold-bcg"}"#;
+    let last_run = r#"olistlake_job_last_run_timestamp_seconds{job="gold-bcg"}"#;
+    assert!(
+        scalar(&prometheus, success).await < scalar(&prometheus, last_run).await,
+        "the failed run erased or moved the last success time"
+    );
 
     // 3. Every Grafana panel's PromQL runs and returns data.
     let datasource = std::fs::read_to_string(
@@ -720,23 +753,34 @@ async fn views_read_a_lake_on_s3() {
     }
 
     let duckdb = env.dir().join("views/lake.duckdb");
-    let out = Command::new(common::superset_python())
-        .arg(root().join("docker/superset/olistlake_views.py"))
-        .args(["--duckdb", duckdb.to_str().unwrap()])
-        .envs(
-            env.bin("olistlake")
-                .get_envs()
-                .filter_map(|(k, v)| Some((k, v?))),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let refresh = || {
+        let out = Command::new(common::superset_python())
+            .arg(root().join("docker/superset/olistlake_views.py"))
+            .args(["--duckdb", duckdb.to_str().unwrap()])
+            .envs(
+                env.bin("olistlake")
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k, v?))),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last_json(&out.stdout)
+    };
+    let first = refresh();
+    assert_eq!(first["views"].as_array().unwrap().len(), 7, "{first}");
+    assert_eq!(first["changed"], true);
+    // nothing committed since: the file is left as it is
+    let modified = std::fs::metadata(&duckdb).unwrap().modified().unwrap();
+    assert_eq!(refresh()["changed"], false);
+    assert_eq!(
+        std::fs::metadata(&duckdb).unwrap().modified().unwrap(),
+        modified
     );
-    let views = last_json(&out.stdout)["views"].clone();
-    assert_eq!(views.as_array().unwrap().len(), 7, "{views}");
 
     let reader = r#"
 import duckdb, json, sys
