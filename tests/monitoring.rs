@@ -254,18 +254,13 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
     let pushgateway = mon.url("PUSHGATEWAY_URL").to_string();
 
     // The demo pipeline, pushing (bronze-load, then full refreshes of silver and gold).
-    let out = Command::new(root().join("demo.sh"))
-        .env("OLISTLAKE_DEMO_DIR", &demo)
-        .env("OLISTLAKE_BIN_DIR", bin_dir())
-        .env("OLISTLAKE_PUSHGATEWAY", &pushgateway)
-        .env_remove("OLISTLAKE_WAREHOUSE")
-        .env_remove("OLISTLAKE_CATALOG_URI")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new(root().join("demo.sh"))
+            .env("OLISTLAKE_DEMO_DIR", &demo)
+            .env("OLISTLAKE_BIN_DIR", bin_dir())
+            .env("OLISTLAKE_PUSHGATEWAY", &pushgateway)
+            .env_remove("OLISTLAKE_WAREHOUSE")
+            .env_remove("OLISTLAKE_CATALOG_URI"),
     );
     let demo_summary =
         |job: &str| last_json(&std::fs::read(demo.join(format!("{job}.json"))).unwrap());
@@ -560,17 +555,7 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
         vec!["test", "rules", "docker/prometheus/rules.test.yml"],
         vec!["check", "config", "docker/prometheus/prometheus.yml"],
     ] {
-        let out = Command::new("promtool")
-            .args(&args)
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::run_ok(Command::new("promtool").args(&args).current_dir(root()));
     }
     let rules: Value = reqwest::get(format!("{prometheus}/api/v1/rules"))
         .await
@@ -622,32 +607,19 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
         "gold changed since `up`"
     );
     let duckdb = mon.dir.path().join("lake.duckdb");
-    let check = Command::new(common::superset_python())
-        .args([
-            root().join("docker/superset/bundle.py").to_str().unwrap(),
-            "check",
-            "--duckdb",
-            duckdb.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "the committed bundle is stale: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    common::run_ok(Command::new(common::superset_python()).args([
+        root().join("docker/superset/bundle.py").to_str().unwrap(),
+        "check",
+        "--duckdb",
+        duckdb.to_str().unwrap(),
+    ]));
     let artifacts = root().join("test-artifacts/superset");
-    let out = Command::new(common::superset_python())
-        .arg(root().join("tests/support/superset_dashboards.py"))
-        .args(["--url", mon.url("SUPERSET_URL"), "--user", "admin"])
-        .args(["--password", mon.url("SUPERSET_ADMIN_PASSWORD")])
-        .args(["--out", artifacts.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(common::superset_python())
+            .arg(root().join("tests/support/superset_dashboards.py"))
+            .args(["--url", mon.url("SUPERSET_URL"), "--user", "admin"])
+            .args(["--password", mon.url("SUPERSET_ADMIN_PASSWORD")])
+            .args(["--out", artifacts.to_str().unwrap()]),
     );
     let report = last_json(&out.stdout);
     let dashboards = report["dashboards"].as_array().unwrap();
@@ -754,20 +726,15 @@ async fn views_read_a_lake_on_s3() {
 
     let duckdb = env.dir().join("views/lake.duckdb");
     let refresh = || {
-        let out = Command::new(common::superset_python())
-            .arg(root().join("docker/superset/olistlake_views.py"))
-            .args(["--duckdb", duckdb.to_str().unwrap()])
-            .envs(
-                env.bin("olistlake")
-                    .get_envs()
-                    .filter_map(|(k, v)| Some((k, v?))),
-            )
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = common::run_ok(
+            Command::new(common::superset_python())
+                .arg(root().join("docker/superset/olistlake_views.py"))
+                .args(["--duckdb", duckdb.to_str().unwrap()])
+                .envs(
+                    env.bin("olistlake")
+                        .get_envs()
+                        .filter_map(|(k, v)| Some((k, v?))),
+                ),
         );
         last_json(&out.stdout)
     };
@@ -791,22 +758,17 @@ names = [r[0] for r in con.execute("SELECT table_name FROM main.olistlake_views"
 print(json.dumps({n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}))
 "#;
     let secrets = env.dir().join("views/duckdb-secrets");
-    let out = Command::new(common::superset_python())
-        .args([
-            "-c",
-            reader,
-            duckdb.to_str().unwrap(),
-            secrets.to_str().unwrap(),
-        ])
-        // the reader has no credentials of its own: only the stored secret
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(common::superset_python())
+            .args([
+                "-c",
+                reader,
+                duckdb.to_str().unwrap(),
+                secrets.to_str().unwrap(),
+            ])
+            // the reader has no credentials of its own: only the stored secret
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY"),
     );
     let counts = last_json(&out.stdout);
     for (table, n) in counts.as_object().unwrap() {
