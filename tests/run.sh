@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the test tools if missing, then runs
 # formatting and lint checks and the whole test suite. Integration tests start and stop their
-# own services (tansu, s3s-fs, PostgreSQL) on free 127.0.0.1 ports.
+# own services (tansu, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset) on free
+# 127.0.0.1 ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ mkdir -p "$CACHE"
 
 step() { echo "==> $*" >&2; }
 
-step "tools: PostgreSQL, docker-compose, the pyiceberg and Airflow venvs"
+step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium; the pyiceberg, Airflow and Superset venvs"
 tests/support/setup.sh quick
 
 # On a cold machine the broker and the S3 store take long to build: build them in the
