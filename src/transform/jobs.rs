@@ -19,6 +19,10 @@ macro_rules! sql_file {
 #[derive(Debug)]
 pub struct JobSpec {
     pub name: &'static str,
+    /// The binary's one-line `--help` description.
+    pub about: &'static str,
+    /// Takes `--category` (the BCG portfolio's category): the gold jobs.
+    pub category: bool,
     /// Files of `CREATE VIEW` statements run before the models.
     pub preludes: &'static [SqlFile],
     /// Models of another job computed here as inputs only (never committed): the job then
@@ -51,6 +55,8 @@ impl JobSpec {
 
 pub static SILVER_BUILD: JobSpec = JobSpec {
     name: "silver-build",
+    about: "Rebuild the silver partitions touched by the bronze rows ingested in [--start, --end)",
+    category: false,
     preludes: &[sql_file!("scope.sql"), sql_file!("staging.sql")],
     borrowed: &[],
     models: &[
@@ -67,6 +73,8 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
 
 pub static GOLD_BCG: JobSpec = JobSpec {
     name: "gold-bcg",
+    about: "Rebuild the sales and BCG periods touched by the data interval [--start, --end)",
+    category: true,
     preludes: &[
         sql_file!("scope.sql"),
         sql_file!("staging.sql"),
@@ -87,6 +95,8 @@ pub static GOLD_BCG: JobSpec = JobSpec {
 
 pub static GOLD_LEADTIME: JobSpec = JobSpec {
     name: "gold-leadtime",
+    about: "Rebuild lead times touched by [--start, --end) and the delivery monitor as of --end",
+    category: true,
     preludes: &[
         sql_file!("scope.sql"),
         sql_file!("staging.sql"),

@@ -40,9 +40,32 @@ pub struct CategoryArg {
     pub category: String,
 }
 
-/// The body of a transform binary's `main`: runs `spec` as job `spec.name`.
-pub async fn main(spec: &'static JobSpec, opts: Options, job: &JobArgs, lake: &LakeArgs) -> Exit {
-    crate::job::run_with_lake(spec.name, job, lake, |lake, run| {
+/// The whole `main` of a transform binary: parses the flags every job takes (and
+/// `--category` for the gold jobs), then runs `spec` as job `spec.name`.
+pub async fn main(spec: &'static JobSpec) -> Exit {
+    use clap::{Args, FromArgMatches};
+
+    let mut cli = clap::Command::new(spec.name);
+    if spec.category {
+        cli = CategoryArg::augment_args(cli);
+    }
+    // after the flattened groups, whose doc comments would set their own `about`
+    let matches = LakeArgs::augment_args(JobArgs::augment_args(cli))
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(spec.about)
+        .get_matches();
+    let parsed = (|| {
+        let opts = match spec.category {
+            true => Options {
+                category: CategoryArg::from_arg_matches(&matches)?.category,
+            },
+            false => Options::default(),
+        };
+        let job = JobArgs::from_arg_matches(&matches)?;
+        Ok::<_, clap::Error>((opts, job, LakeArgs::from_arg_matches(&matches)?))
+    })();
+    let (opts, job, lake) = parsed.unwrap_or_else(|e| e.exit());
+    crate::job::run_with_lake(spec.name, &job, &lake, |lake, run| {
         Box::pin(async move { runner::run(lake, spec, &opts, run).await })
     })
     .await

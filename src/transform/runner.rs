@@ -112,7 +112,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
     run.metric("rows_read", rows_read(&pinned));
-    if spec.name.starts_with("gold") {
+    if spec.category {
         run.metric("category", opts.category.clone());
     }
     let inputs: BTreeMap<String, i64> = pinned
