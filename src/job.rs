@@ -292,12 +292,8 @@ async fn push_metrics(gateway: &str, summary: &RunSummary) {
     };
     let finished = Utc::now().timestamp_millis() as f64 / 1000.0;
     for group in crate::metrics::jobs::groups(&value, finished) {
-        let grouping: Vec<(&str, &str)> = group
-            .grouping
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if let Err(e) = crate::metrics::push(gateway, &grouping, group.metrics.render()).await {
+        if let Err(e) = crate::metrics::push(gateway, &group.grouping, group.metrics.render()).await
+        {
             tracing::warn!("metrics not pushed: {e}");
         }
     }

@@ -123,38 +123,32 @@ fn run_group(job: &str, s: &Value, finished_s: f64) -> Group {
             }
         }
     }
-    for (table, n) in &read {
-        m.gauge(
+    for (name, help, values) in [
+        (
             "olistlake_job_rows_read",
             "Rows the job's last run read, per input table (bronze-load: messages per topic).",
-            &[("table", table)],
-            *n,
-        );
-    }
-    for (table, n) in &written {
-        m.gauge(
+            &read,
+        ),
+        (
             "olistlake_job_rows_written",
             "Rows the job's last run committed, per table.",
-            &[("table", table)],
-            *n,
-        );
-    }
-    for (table, n) in &quarantined {
-        m.gauge(
+            &written,
+        ),
+        (
             "olistlake_job_rows_quarantined",
             "Rows the job's last run set aside, per table: messages sent to bronze._quarantine \
              by bronze-load, rows left out with a _drop_reason by silver and gold.",
-            &[("table", table)],
-            *n,
-        );
-    }
-    for (table, n) in &partitions {
-        m.gauge(
+            &quarantined,
+        ),
+        (
             "olistlake_job_partitions_rewritten",
             "Partitions the job's last run overwrote, per partitioned table.",
-            &[("table", table)],
-            *n,
-        );
+            &partitions,
+        ),
+    ] {
+        for (table, n) in values {
+            m.gauge(name, help, &[("table", table)], *n);
+        }
     }
 
     if let Some(checks) = metrics["checks"].as_array() {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 /// Replaces the group `grouping` (label name, value; the first is `job`) on the Pushgateway at
 /// `gateway` with `body` (HTTP PUT: metrics of an earlier push absent from `body` are gone).
 /// Label values travel base64url-encoded, so any value (a `/`, a time) is safe in the path.
-pub async fn push(gateway: &str, grouping: &[(&str, &str)], body: String) -> Result<()> {
+pub async fn push(gateway: &str, grouping: &[(String, String)], body: String) -> Result<()> {
     let mut url = format!("{}/metrics", gateway.trim_end_matches('/'));
     for (name, value) in grouping {
         url.push_str(&format!("/{name}@base64/{}", base64url(value)));
