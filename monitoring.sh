@@ -55,10 +55,10 @@ wait_http() {
   die "$name did not answer at $url (log: $DIR/$name.log)"
 }
 
-superset() {
-  SUPERSET_HOME="$DIR/superset" SUPERSET_CONFIG_PATH="$ROOT/docker/superset/superset_config.py" \
-    FLASK_APP=superset "$SUPERSET_VENV/bin/superset" "$@"
-}
+# Superset's settings (its secret key is set in `up`), for the setup commands and the server
+export SUPERSET_HOME="$DIR/superset" SUPERSET_CONFIG_PATH="$ROOT/docker/superset/superset_config.py" \
+  FLASK_APP=superset
+superset() { "$SUPERSET_VENV/bin/superset" "$@"; }
 
 refresh_views() {
   "$SUPERSET_VENV/bin/python" docker/superset/olistlake_views.py --duckdb "$DIR/lake.duckdb"
@@ -111,10 +111,7 @@ up() {
     --out "$DIR/dashboards.zip" >/dev/null
   superset import-dashboards -p "$DIR/dashboards.zip" -u admin >>"$DIR/superset-setup.log" 2>&1 \
     || { tail -20 "$DIR/superset-setup.log" >&2; die "importing the dashboards failed"; }
-  start superset env SUPERSET_HOME="$DIR/superset" \
-    SUPERSET_CONFIG_PATH="$ROOT/docker/superset/superset_config.py" FLASK_APP=superset \
-    SUPERSET_SECRET_KEY="$secret" \
-    "$SUPERSET_VENV/bin/superset" run -h 127.0.0.1 -p "$sup" --with-threads
+  start superset "$SUPERSET_VENV/bin/superset" run -h 127.0.0.1 -p "$sup" --with-threads
 
   wait_http pushgateway "http://127.0.0.1:$push/-/ready"
   wait_http prometheus "http://127.0.0.1:$prom/-/ready"

@@ -180,7 +180,8 @@ fn metric_spec() -> BTreeMap<String, (String, BTreeSet<String>)> {
 
 /// A producer serving /metrics that stays up after replaying (`--hold`).
 struct Replay {
-    child: Child,
+    /// Taken by `stop`; killed on drop otherwise.
+    child: Option<Child>,
     _broker: common::Broker,
 }
 
@@ -199,20 +200,19 @@ impl Replay {
             .spawn()
             .unwrap();
         Replay {
-            child,
+            child: Some(child),
             _broker: broker,
         }
     }
 
     /// SIGTERM, then the producer's summary.
     fn stop(mut self) -> Value {
+        let child = self.child.take().unwrap();
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
+        let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "replay: {:?}", out.status);
         last_json(&out.stdout)
     }
@@ -220,8 +220,10 @@ impl Replay {
 
 impl Drop for Replay {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -661,31 +663,21 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
 }
 
 /// The metric names (and `up{…}`) an expression reads.
-fn metric_names(expr: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let bytes: Vec<char> = expr.chars().collect();
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest: String = bytes[i..].iter().collect();
-        let boundary = i == 0 || !(bytes[i - 1].is_alphanumeric() || bytes[i - 1] == '_');
-        if boundary && rest.starts_with("olistlake") {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            i += name.len();
-            out.push(name);
-        } else if boundary && rest.starts_with("up{") {
-            let sel: String = rest.chars().take_while(|c| *c != '}').collect();
-            i += sel.len();
-            out.push(sel + "}");
-        } else {
-            i += 1;
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == ':';
+    let mut names: BTreeSet<String> = expr
+        .split(|c: char| !is_name(c))
+        .filter(|word| word.starts_with("olistlake"))
+        .map(String::from)
+        .collect();
+    // `up{…}`, with its selector: the target's own health series
+    for (at, _) in expr.match_indices("up{") {
+        if !expr[..at].ends_with(is_name) {
+            let end = at + expr[at..].find('}').unwrap();
+            names.insert(expr[at..=end].to_string());
         }
     }
-    out.sort();
-    out.dedup();
-    out
+    names
 }
 
 /// The views over a lake on S3 (s3s-fs): the refresh stores the credentials as a DuckDB secret
@@ -783,4 +775,23 @@ print(json.dumps({n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for 
         assert_eq!(n.to_string(), want, "{table}");
         assert_ne!(want, "0", "{table} is empty");
     }
+}
+
+#[test]
+fn metric_names_are_the_series_an_expression_reads() {
+    let expr = r#"(changes(olistlake_replay_clock_seconds[10m]) == 0 and olistlake_replay_done == 0)
+        or up{job="olist-replay"} == 0 or olistlake:delivery_late_ratio:latest > 0.15
+        or backup{x="1"}"#;
+    assert_eq!(
+        metric_names(expr),
+        BTreeSet::from(
+            [
+                "olistlake:delivery_late_ratio:latest",
+                "olistlake_replay_clock_seconds",
+                "olistlake_replay_done",
+                r#"up{job="olist-replay"}"#,
+            ]
+            .map(String::from)
+        )
+    );
 }

@@ -133,11 +133,7 @@ WHERE r.product_id IN (SELECT product_id FROM top10)""",
 
 
 # --- charts ----------------------------------------------------------------------------------
-
-def metric(name: str) -> str:
-    """A dataset's saved metric, by name."""
-    return name
-
+# Metrics given by name are the dataset's saved metrics (DATASETS above).
 
 def simple_filter(col: str, op: str, value) -> dict:
     return {
@@ -151,7 +147,7 @@ CHARTS = {
     # Sales
     "Monthly sales by segment": ("delivered_order_product_bcg", "echarts_timeseries_line", {
         "x_axis": "delivered_customer", "time_grain_sqla": "P1M",
-        "metrics": [metric("sales")], "groupby": ["segment"],
+        "metrics": ["sales"], "groupby": ["segment"],
         "adhoc_filters": [], "row_limit": 10000, "order_desc": True,
         "truncate_metric": True, "show_legend": True, "legendType": "scroll",
         "legendOrientation": "top", "rich_tooltip": True, "markerEnabled": True,
@@ -196,19 +192,19 @@ CHARTS = {
         "color_pn": True,
     }),
     "Customers by state": ("top10_user_states", "country_map", {
-        "select_country": "brazil", "entity": "state_iso", "metric": metric("users"),
+        "select_country": "brazil", "entity": "state_iso", "metric": "users",
         "adhoc_filters": [simple_filter("user_type", "==", "customer")],
         "row_limit": 100, "number_format": "SMART_NUMBER",
         "linear_color_scheme": "schemeBlues",
     }),
     "Sellers by state": ("top10_user_states", "country_map", {
-        "select_country": "brazil", "entity": "state_iso", "metric": metric("users"),
+        "select_country": "brazil", "entity": "state_iso", "metric": "users",
         "adhoc_filters": [simple_filter("user_type", "==", "seller")],
         "row_limit": 100, "number_format": "SMART_NUMBER",
         "linear_color_scheme": "schemeOranges",
     }),
     "Lead time per stage (days)": ("top10_lead_times", "echarts_timeseries_bar", {
-        "x_axis": "stage", "metrics": [metric("median_days"), metric("p90_days")],
+        "x_axis": "stage", "metrics": ["median_days", "p90_days"],
         "groupby": [], "adhoc_filters": [], "row_limit": 100, "orientation": "vertical",
         "x_axis_sort": "stage", "x_axis_sort_asc": True, "show_legend": True,
         "legendOrientation": "top", "y_axis_format": ".1f", "show_value": True,
@@ -216,14 +212,14 @@ CHARTS = {
         "rich_tooltip": True,
     }),
     "Review score distribution": ("top10_reviews", "echarts_timeseries_bar", {
-        "x_axis": "review_score", "metrics": [metric("reviews")], "groupby": [],
+        "x_axis": "review_score", "metrics": ["reviews"], "groupby": [],
         "adhoc_filters": [], "row_limit": 100, "orientation": "vertical",
         "x_axis_sort": "review_score", "x_axis_sort_asc": True, "show_legend": False,
         "show_value": True, "y_axis_format": "SMART_NUMBER", "x_axis_title": "review score",
         "x_axis_title_margin": 30, "color_scheme": "supersetColors",
     }),
     "Review answer time": ("top10_reviews", "echarts_timeseries_bar", {
-        "x_axis": "answer_time", "metrics": [metric("reviews")], "groupby": [],
+        "x_axis": "answer_time", "metrics": ["reviews"], "groupby": [],
         "adhoc_filters": [simple_filter("answer_time", "IS NOT NULL", None)],
         "row_limit": 100, "orientation": "vertical", "x_axis_sort": "answer_time",
         "x_axis_sort_asc": True, "show_legend": False, "show_value": True,
@@ -241,7 +237,7 @@ CHARTS = {
         "show_cell_bars": True, "table_timestamp_format": "%Y-%m-%d %H:%M",
     }),
     "Overdue orders by stage": ("delivery_monitor", "pie", {
-        "groupby": ["stage"], "metric": metric("orders"),
+        "groupby": ["stage"], "metric": "orders",
         "adhoc_filters": [simple_filter("days_overdue", ">", 0)], "row_limit": 100,
         "show_labels": True, "label_type": "key_value", "show_legend": True,
         "legendOrientation": "top", "donut": True, "color_scheme": "supersetColors",

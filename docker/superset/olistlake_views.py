@@ -70,10 +70,6 @@ def current_locations(uri: str, catalog: str, namespaces: list[str]) -> dict[str
     }
 
 
-def local_path(location: str) -> str:
-    return location.removeprefix("file://") if location.startswith("file://") else location
-
-
 def install_extensions(con) -> None:
     """Install the extensions from their PyPI packages (no download), then load them."""
     from duckdb_extensions import import_extension
@@ -138,7 +134,8 @@ def build(path: Path, locations: dict[str, str]) -> None:
         for qualified, location in locations.items():
             ns, table = qualified.split(".", 1)
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{ns}"')
-            scan = f"iceberg_scan({sql_string(local_path(location))})"
+            metadata = location.removeprefix("file://")
+            scan = f"iceberg_scan({sql_string(metadata)})"
             try:
                 con.execute(f'CREATE VIEW "{ns}"."{table}" AS SELECT * FROM {scan}')
                 rows = con.execute(f'SELECT count(*) FROM "{ns}"."{table}"').fetchone()[0]
