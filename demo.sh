@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end demo on the embedded default: no servers to start by hand.
-#   olist-synth (fixture scale) → olist-prepare → a local Kafka-protocol broker (tansu, started
-#   and stopped here) → olist-replay → bronze-load → silver-build → gold-bcg → gold-leadtime,
+#   olist-synth (fixture scale) → olist-prepare → a local Apache Kafka broker (one KRaft node,
+#   started and stopped here) → olist-replay → bronze-load → silver-build → gold-bcg → gold-leadtime,
 #   into ./demo/lakehouse (SQLite catalog), then the gold headline figures, the BCG segment
 #   counts and a table listing. Safe to re-run: every step is idempotent.
-# The first run builds the broker (tests/support/setup.sh tools; long, once).
+# The first run fetches Kafka's jars from Maven Central (tests/support/kafka.sh install; once).
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
@@ -12,8 +12,8 @@ CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
 DEMO="$(mkdir -p "${OLISTLAKE_DEMO_DIR:-demo}" && cd "${OLISTLAKE_DEMO_DIR:-demo}" && pwd)"
 step() { echo "==> $*" >&2; }
 
-step "building (first time: the broker too)"
-tests/support/setup.sh tools
+step "building (first time: fetching the broker's jars too)"
+tests/support/kafka.sh install
 if [ -n "${OLISTLAKE_BIN_DIR:-}" ]; then
   BIN="$OLISTLAKE_BIN_DIR"   # binaries built already (the test suite passes its own)
 else
@@ -28,9 +28,9 @@ step "generate Olist-shaped data at fixture scale (1% of the real row counts) an
 "$BIN/olist-prepare" --input "$DEMO/raw" --out "$DEMO/prepared" >/dev/null
 
 step "start a local broker"
-read -r BROKER PORT < <(tests/support/start-broker.sh "$DEMO/broker")
-trap 'kill $BROKER 2>/dev/null || true' EXIT
-export OLISTLAKE_KAFKA_BOOTSTRAP="127.0.0.1:$PORT"
+OLISTLAKE_KAFKA_BOOTSTRAP="$(tests/support/kafka.sh start "$DEMO/broker")"
+export OLISTLAKE_KAFKA_BOOTSTRAP
+trap 'tests/support/kafka.sh stop "$DEMO/broker"' EXIT
 
 step "replay the history into Kafka (resumes after what is already there)"
 "$BIN/olist-replay" --prepared "$DEMO/prepared" --speed max | python3 -c 'import json,sys; r=json.loads(sys.stdin.read().splitlines()[-1])["report"]; print("   sent", sum(r["sent"].values()), "events, skipped", r["skipped_already_in_kafka"], "already in Kafka")'

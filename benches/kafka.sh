@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of the Kafka path: unpaced replay of a scale into a local tansu broker (SQLite
-# engine), then bronze-load of all of it into a local lake. Prints events/s and rows/s with
+# Benchmark of the Kafka path: unpaced replay of a scale into a local Apache Kafka broker (one
+# KRaft node, tests/support/kafka.sh), then bronze-load of all of it into a local lake. Prints events/s and rows/s with
 # wall time and peak memory. Usage: benches/kafka.sh [SCALE] (default 1)
 # The broker-free part (timeline, encode, decode, Parquet write) is measured separately by
 # `cargo run --example kafka-path -- PREPARED_DIR`.
@@ -12,12 +12,12 @@ PROFILE="${PROFILE:-dev}"
 cargo build -q --profile "$PROFILE" --bins
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 WORK="$(mktemp -d)"
-read -r TANSU PORT < <(tests/support/start-broker.sh "$WORK/broker")
-trap 'kill $TANSU 2>/dev/null; rm -rf "$WORK"' EXIT
+BOOTSTRAP="$(tests/support/kafka.sh start "$WORK/broker")"
+trap 'tests/support/kafka.sh kill "$WORK/broker"; rm -rf "$WORK"' EXIT
 
 "$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1
 "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
-export OLISTLAKE_KAFKA_BOOTSTRAP="127.0.0.1:$PORT" OLISTLAKE_WAREHOUSE="$WORK/lake" OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
+export OLISTLAKE_KAFKA_BOOTSTRAP="$BOOTSTRAP" OLISTLAKE_WAREHOUSE="$WORK/lake" OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
 
 measure() { /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"; read -r w k <"$WORK/time"; echo "$w $((k / 1024))"; }
 

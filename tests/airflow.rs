@@ -1,5 +1,5 @@
 //! The Airflow DAGs in a real Airflow 3 (its own venv, SQLite metadata database), with the
-//! local-binary switch (OLISTLAKE_RUNNER=local) against a real broker (tansu) and a local lake:
+//! local-binary switch (OLISTLAKE_RUNNER=local) against a real broker (Apache Kafka) and a local lake:
 //! DAG integrity and rendered commands, the exit-code mapping, the replay-clock sensor,
 //! `airflow dags test` of the pipeline (a second run changes nothing) and a backfill run equal
 //! to the daily runs; plus the deployment files: `docker-compose config` and hadolint.

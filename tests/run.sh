@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the test tools if missing, then runs
 # formatting and lint checks and the whole test suite. Integration tests start and stop their
-# own services (tansu, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset) on free
+# own services (Apache Kafka, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset) on free
 # 127.0.0.1 ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,9 @@ step() { echo "==> $*" >&2; }
 step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium; the pyiceberg, Airflow and Superset venvs"
 tests/support/setup.sh quick
 
-# On a cold machine the broker and the S3 store take long to build: build them in the
-# background while the project itself is checked and compiled, and wait before the tests.
-step "tools: s3s-fs and tansu (background; log in $CACHE/tools-build.log)"
+# On a cold machine the S3 store takes minutes to build: build it (and fetch Kafka's jars) in
+# the background while the project itself is checked and compiled, and wait before the tests.
+step "tools: s3s-fs and Apache Kafka (background; log in $CACHE/tools-build.log)"
 tests/support/setup.sh tools >"$CACHE/tools-build.log" 2>&1 &
 tools_pid=$!
 trap 'kill $tools_pid 2>/dev/null || true' EXIT

@@ -550,75 +550,78 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// A tansu broker (Kafka protocol) with the SQLite storage engine, on a free port. The data
-/// file lives in `dir`, so a broker can be stopped and started again on the same data.
+/// Apache Kafka in KRaft mode (`tests/support/kafka.sh`): one node, or a cluster of three
+/// (replication factor 3, `min.insync.replicas=2`), each a Java process on free 127.0.0.1
+/// ports. Data lives in a temporary directory, so nodes can be killed and started again on it.
 pub struct Broker {
     pub bootstrap: String,
-    port: u16,
-    db: PathBuf,
-    child: Option<Child>,
-    _dir: Option<TempDir>,
+    dir: TempDir,
+}
+
+fn kafka_sh(args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka.sh");
+    let out = Command::new(script)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/support/kafka.sh");
+    assert!(out.status.success(), "kafka.sh {args:?} failed");
+    out
 }
 
 impl Broker {
+    /// One node.
     pub fn start() -> Broker {
+        Broker::cluster(1)
+    }
+
+    /// `nodes` nodes, each broker and controller.
+    pub fn cluster(nodes: usize) -> Broker {
         let dir = TempDir::new().unwrap();
-        let db = dir.path().join("tansu.db");
-        let mut b = Broker {
-            bootstrap: String::new(),
-            port: free_port(),
-            db,
-            child: None,
-            _dir: Some(dir),
-        };
-        b.bootstrap = format!("127.0.0.1:{}", b.port);
-        b.resume();
-        b
-    }
-
-    /// Starts the broker process again on the same port and data.
-    pub fn resume(&mut self) {
-        let bin = tool(
-            "OLISTLAKE_TANSU",
-            cache_dir().join("tools/bin/tansu"),
-            "tansu",
-        );
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut child = Command::new(bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            // tansu resolves the SQLite path against its working directory
-            .current_dir(self.db.parent().unwrap())
-            .arg("--storage-engine")
-            .arg(format!(
-                "sqlite://{}",
-                self.db.file_name().unwrap().to_string_lossy()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tansu");
-        wait_for_port(self.port, "tansu", &mut child);
-        self.child = Some(child);
-    }
-
-    /// Kills the broker (SIGKILL), keeping its data.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let out = kafka_sh(&["start", &dir.path().to_string_lossy(), &nodes.to_string()]);
+        Broker {
+            bootstrap: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            dir,
         }
+    }
+
+    fn dir(&self) -> String {
+        self.dir.path().to_string_lossy().into_owned()
+    }
+
+    /// Starts every node that is down again, on the same ports and data, and waits for them.
+    pub fn resume(&mut self) {
+        kafka_sh(&["start", &self.dir()]);
+    }
+
+    /// Kills every node (SIGKILL), keeping the data.
+    pub fn kill(&mut self) {
+        kafka_sh(&["kill", &self.dir()]);
+    }
+
+    /// Kills one node (1-based) with SIGKILL.
+    pub fn kill_node(&mut self, node: usize) {
+        kafka_sh(&["kill", &self.dir(), &node.to_string()]);
+    }
+
+    /// The pid of each running node, by node number.
+    pub fn pids(&self) -> Vec<(usize, u32)> {
+        let out = kafka_sh(&["pids", &self.dir()]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (n, p) = l.split_once(' ')?;
+                Some((n.parse().ok()?, p.trim().parse().ok()?))
+            })
+            .collect()
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        self.kill();
+        let _ = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka.sh"))
+            .args(["kill", &self.dir()])
+            .status();
     }
 }
 

