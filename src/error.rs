@@ -53,6 +53,23 @@ pub enum Error {
     #[error("table {table}: commit conflict, gave up after {attempts} attempts")]
     CommitConflict { table: String, attempts: u32 },
 
+    /// Another writer changed the table in a way this commit depends on (bronze: the offsets
+    /// it started from); nothing was committed and a re-run starts from the new state.
+    #[error("table {table}: another writer committed first ({reason}); nothing committed")]
+    ConcurrentWrite { table: String, reason: String },
+
+    /// The broker answers but a partition's messages stop coming before the run's end offset.
+    #[error("Kafka partition not readable to its end: {0}")]
+    PartitionStuck(String),
+
+    #[error("schema registry unreachable ({url}): {message}")]
+    RegistryUnreachable { url: String, message: String },
+
+    /// Messages a correct registry might decode were met: the load stopped before them
+    /// (offsets not advanced past them) so that they are loaded once the registry is right.
+    #[error("unknown schema ids, load stopped before them (retry once the registry has them): {0}")]
+    UnknownSchema(String),
+
     #[error("table {0} does not exist")]
     NoSuchTable(String),
 
@@ -122,14 +139,28 @@ fn looks_like_unreachable(text: &str) -> bool {
     NEEDLES.iter().any(|n| text.contains(n))
 }
 
+/// A full disk frees up (files expire, an operator acts): worth a retry, not a failure.
+fn looks_like_no_space(text: &str) -> bool {
+    text.contains("No space left on device")
+        || text.contains("os error 28")
+        || text.contains("StorageFull")
+}
+
 impl Error {
     /// The exit code a job ends with when it fails with this error.
     pub fn exit(&self) -> Exit {
+        if looks_like_no_space(&self.to_string()) {
+            return Exit::Retryable;
+        }
         match self {
             Error::CatalogUnreachable { .. }
             | Error::StorageUnreachable { .. }
             | Error::BrokerUnreachable(_)
             | Error::Push { .. }
+            | Error::RegistryUnreachable { .. }
+            | Error::ConcurrentWrite { .. }
+            | Error::UnknownSchema(_)
+            | Error::PartitionStuck(_)
             | Error::CommitConflict { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
             // A scan that lost the object store surfaces as a query error.
@@ -169,5 +200,13 @@ mod tests {
         )
         .into();
         assert_eq!(e.exit(), Exit::Retryable);
+        let full: Error = std::io::Error::from_raw_os_error(28).into();
+        assert_eq!(full.exit(), Exit::Retryable, "{full}");
+        let concurrent = Error::ConcurrentWrite {
+            table: "bronze.payment".into(),
+            reason: "offsets moved".into(),
+        };
+        assert_eq!(concurrent.exit(), Exit::Retryable);
+        assert_eq!(Error::UnknownSchema("x".into()).exit(), Exit::Retryable);
     }
 }

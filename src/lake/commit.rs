@@ -12,6 +12,12 @@
 //!    this attempt wrote (never the data files), wait, and redo 1–5 on the new base.
 //!
 //! Data files are written once, before the first attempt, so a retry costs only metadata.
+//! A writer whose commit is only valid on the state it read (bronze-load: the Kafka offsets it
+//! started from) passes a [`Precondition`], checked in step 1 of every attempt: when another
+//! writer has moved the table on, the commit is abandoned (Iceberg's conflict validation,
+//! `validateNoConflictingData`, does the same for its own operations). A commit that is known
+//! not to have been published (precondition failed, staging failed, every attempt lost)
+//! deletes its data files too, so a failure leaves no garbage behind.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -101,25 +107,53 @@ impl RetryPolicy {
     }
 }
 
+/// What the table's current metadata must satisfy for a commit to go ahead; `Err` says why
+/// not. Checked on the freshly loaded table at every attempt.
+pub type Precondition = dyn Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync;
+
 /// Files written by one attempt, deleted again if the attempt loses the race.
 #[derive(Default)]
 struct AttemptFiles(Vec<String>);
 
-/// Commits `files` to `ident` with the given kind and snapshot-summary properties.
+/// One commit to make: what it does with which files, its snapshot-summary properties, and
+/// what must hold for it to go ahead.
+pub(crate) struct CommitRequest<'a> {
+    pub kind: &'a CommitKind,
+    pub files: Vec<DataFile>,
+    pub properties: HashMap<String, String>,
+    pub precondition: Option<&'a Precondition>,
+}
+
+/// Commits a request's files to `ident`.
 pub(crate) async fn commit_files(
     catalog: &SqlCatalog,
     pointer: &MetadataPointer,
     ident: &TableIdent,
-    kind: &CommitKind,
-    files: Vec<DataFile>,
-    properties: &HashMap<String, String>,
+    request: CommitRequest<'_>,
     policy: RetryPolicy,
 ) -> Result<CommitOutcome> {
+    let CommitRequest {
+        kind,
+        files,
+        properties,
+        precondition,
+    } = request;
+    let properties = &properties;
+    let mut last_table = None;
     for attempt in 1..=policy.max_attempts {
         let table = catalog
             .load_table(ident)
             .await
             .map_err(|e| map_load_error(ident, e))?;
+        if let Some(check) = precondition
+            && let Err(reason) = check(table.metadata())
+        {
+            delete_data_files(&table, &files).await;
+            return Err(Error::ConcurrentWrite {
+                table: ident.to_string(),
+                reason,
+            });
+        }
         let old_location = table
             .metadata_location()
             .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
@@ -130,6 +164,7 @@ pub(crate) async fn commit_files(
             Ok(s) => s,
             Err(e) => {
                 cleanup(&table, &written).await;
+                delete_data_files(&table, &files).await;
                 return Err(e);
             }
         };
@@ -149,6 +184,10 @@ pub(crate) async fn commit_files(
         tracing::info!(table = %ident, attempt, "commit lost a race with another writer; rebasing");
         cleanup(&table, &written).await;
         tokio::time::sleep(policy.delay(attempt)).await;
+        last_table = Some(table);
+    }
+    if let Some(table) = last_table {
+        delete_data_files(&table, &files).await;
     }
     Err(Error::CommitConflict {
         table: ident.to_string(),
@@ -168,6 +207,19 @@ async fn cleanup(table: &Table, written: &AttemptFiles) {
     for path in &written.0 {
         if let Err(e) = table.file_io().delete(path).await {
             tracing::warn!(%path, "could not delete an uncommitted metadata file: {e}");
+        }
+    }
+}
+
+/// Deletes the data files of a commit that was not published (best effort: what is left is an
+/// orphan that `remove-orphan-files` finds).
+async fn delete_data_files(table: &Table, files: &[DataFile]) {
+    for f in files {
+        if let Err(e) = table.file_io().delete(f.file_path()).await {
+            tracing::warn!(
+                path = f.file_path(),
+                "could not delete an uncommitted data file: {e}"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod catalog;
 pub mod commit;
+pub mod consistent;
 mod orphans;
 pub mod read;
 pub mod tables;
@@ -23,7 +24,7 @@ use iceberg_catalog_sql::SqlCatalog;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
-pub use commit::{CommitKind, CommitOutcome, RetryPolicy};
+pub use commit::{CommitKind, CommitOutcome, Precondition, RetryPolicy};
 pub use orphans::OrphanOutcome;
 pub use read::{Pinned, ReadAt};
 pub use tables::TableDef;
@@ -260,6 +261,20 @@ impl Lake {
         batches: &[RecordBatch],
         ctx: &CommitContext,
     ) -> Result<CommitOutcome> {
+        self.write_if(ident, kind, batches, ctx, None).await
+    }
+
+    /// [`Lake::write`], committed only while `precondition` holds on the table's current
+    /// metadata (checked again after every lost race); otherwise nothing is committed, the
+    /// written files are deleted and the error is [`Error::ConcurrentWrite`].
+    pub async fn write_if(
+        &self,
+        ident: &TableIdent,
+        kind: CommitKind,
+        batches: &[RecordBatch],
+        ctx: &CommitContext,
+        precondition: Option<&Precondition>,
+    ) -> Result<CommitOutcome> {
         let table = self.table(ident).await?;
         let prefix = format!(
             "{}-{}",
@@ -269,16 +284,13 @@ impl Lake {
         let files = write::write_data_files(&table, batches, &prefix).await?;
         let rows = files.iter().map(|f| f.record_count()).sum();
         failpoint_before_commit(&files).await;
-        commit::commit_files(
-            &self.catalog,
-            &self.pointer,
-            ident,
-            &kind,
+        let request = commit::CommitRequest {
+            kind: &kind,
             files,
-            &ctx.properties(rows),
-            self.retry,
-        )
-        .await
+            properties: ctx.properties(rows),
+            precondition,
+        };
+        commit::commit_files(&self.catalog, &self.pointer, ident, request, self.retry).await
     }
 
     /// The partition values (as Iceberg structs) that rows of `batch` fall into; used to name
