@@ -1,4 +1,4 @@
-//! Kafka against a real broker (tansu, SQLite engine): the replay producer's counts, order and
+//! Kafka against a real broker (Apache Kafka, one KRaft node): the replay producer's counts, order and
 //! restart; bronze-load's exactly-once behaviour, `--end`, crashes, poison messages, schema
 //! evolution and an unreachable broker.
 
@@ -177,21 +177,25 @@ fn expected_counts(dir: &Path) -> BTreeMap<&'static str, i64> {
     ])
 }
 
+/// Messages per topic (high minus low watermark), retried for a minute while a cluster that
+/// just lost or regained a node elects its leaders.
 fn kafka_counts(bootstrap: &str) -> BTreeMap<&'static str, i64> {
     let client = KafkaClient::new(bootstrap);
     let consumer = client.consumer("test").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
     TOPICS
         .iter()
         .map(|t| {
-            (
-                t.name,
-                client
-                    .watermarks(&consumer, t.name)
-                    .unwrap()
-                    .iter()
-                    .map(|(_, lo, hi)| hi - lo)
-                    .sum(),
-            )
+            loop {
+                match client.watermarks(&consumer, t.name) {
+                    Ok(marks) => break (t.name, marks.iter().map(|(_, lo, hi)| hi - lo).sum()),
+                    Err(e) if Instant::now() < deadline => {
+                        eprintln!("watermarks of {}: {e}; retrying", t.name);
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    Err(e) => panic!("watermarks of {}: {e}", t.name),
+                }
+            }
         })
         .collect()
 }
@@ -241,7 +245,20 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let broker = Broker::start();
+    setup_on(Broker::start())
+}
+
+/// A three-node cluster; the replay creates its topics with replication factor 3
+/// (`min.insync.replicas=2`).
+fn setup_cluster() -> Setup {
+    let mut s = setup_on(Broker::cluster(3));
+    s.env
+        .env
+        .push(("OLISTLAKE_TOPIC_REPLICATION".into(), "3".into()));
+    s
+}
+
+fn setup_on(broker: Broker) -> Setup {
     let mut env = LakeEnv::new(Backend::LocalSqlite);
     let registry = format!("file:{}", env.dir().join("registry.json").display());
     env.env
@@ -550,8 +567,10 @@ fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
         .producer_config()
         .create()
         .unwrap();
+    // partition 0 always, so a test knows the order of what it sends
     p.send(
         BaseRecord::to(topic)
+            .partition(0)
             .key(key)
             .payload(payload)
             .timestamp(1_500_000_000_000),
@@ -605,17 +624,113 @@ async fn poison_messages_are_quarantined() {
     let mut unknown_id = good.clone();
     unknown_id[1..5].copy_from_slice(&9999u32.to_be_bytes());
     let truncated = good[..good.len() - 4].to_vec();
+    // a valid payment written to order_status: another topic's schema id
+    let payment = topics::by_name("payment").unwrap();
+    let payment_id = registry
+        .latest(&value_subject(payment.name))
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    // every field of a topic's schema: the given values, null elsewhere
+    let nulls = |schema: &'static apache_avro::Schema,
+                 set: &[(&str, apache_avro::types::Value)]| {
+        let apache_avro::Schema::Record(r) = schema else {
+            unreachable!("topic schemas are records")
+        };
+        r.fields
+            .iter()
+            .map(|f| {
+                let v = set
+                    .iter()
+                    .find(|(n, _)| *n == f.name)
+                    .map(|(_, v)| v.clone());
+                (
+                    f.name.as_str(),
+                    v.unwrap_or(apache_avro::types::Value::Null),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let other_topic = encode(
+        payment_id,
+        payment.schema(),
+        nulls(
+            payment.schema(),
+            &[("order_id", apache_avro::types::Value::String("x".into()))],
+        ),
+    )
+    .unwrap();
+    // beyond what the lake's types hold: a timestamp-millis that overflows microseconds
+    let far_future = encode(
+        good_id,
+        t.schema(),
+        nulls(
+            t.schema(),
+            &[
+                ("order_id", apache_avro::types::Value::String("y".into())),
+                (
+                    "timestamp",
+                    apache_avro::types::Value::TimestampMillis(9_300_000_000_000_000),
+                ),
+            ],
+        ),
+    )
+    .unwrap();
     for (k, p) in [
         ("magic", &bad_magic),
         ("unknown", &unknown_id),
         ("truncated", &truncated),
         ("wrong", &wrong),
+        ("other_topic", &other_topic),
+        ("far_future", &far_future),
     ] {
         produce_raw(&s.broker.bootstrap, "order_status", k, p);
     }
     produce_raw(&s.broker.bootstrap, "review", "empty", b"");
 
-    run_ok(&mut s.env.bin("bronze-load"));
+    // An unknown schema id may be decodable with the right registry: the partition stops
+    // before it (offsets not advanced past it) and the run asks for a retry, naming it.
+    let out = s.env.bin("bronze-load").output().unwrap();
+    let first = summary(&out);
+    assert_eq!(out.status.code(), Some(75), "{first}");
+    let error = first["error"].as_str().unwrap();
+    assert!(
+        error.contains("order_status/0 at offset") && error.contains("schema id 9999"),
+        "{first}"
+    );
+    assert!(
+        first["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("quarantined")),
+        "quarantined messages are reported as warnings: {first}"
+    );
+    let q = quarantine_counts(&s.env).await;
+    assert_eq!(
+        q["order_status"], 1,
+        "only the message before the unknown id: {q:?}"
+    );
+    let lake = s.env.lake().await;
+    let stored = olistlake::kafka::bronze::stored_offsets(&lake, t)
+        .await
+        .unwrap();
+    let client = KafkaClient::new(&s.broker.bootstrap);
+    let consumer = client.consumer("check").unwrap();
+    let (_, _, hi) = client.watermarks(&consumer, t.name).unwrap()[0];
+    assert_eq!(
+        stored[&0],
+        hi - 5,
+        "stopped at the unknown id, 5 messages before the end"
+    );
+    // the same again: still stopped there, nothing quarantined twice
+    let out = s.env.bin("bronze-load").output().unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(quarantine_counts(&s.env).await["order_status"], 1);
+
+    // the operator decides these are foreign data
+    run_ok(s.env.bin("bronze-load").arg("--quarantine-unknown-schemas"));
     let kafka = kafka_counts(&s.broker.bootstrap);
     let bronze = bronze_counts(&s.env).await;
     let q = quarantine_counts(&s.env).await;
@@ -627,9 +742,8 @@ async fn poison_messages_are_quarantined() {
             t.name
         );
     }
-    assert_eq!(q["order_status"], 4);
+    assert_eq!(q["order_status"], 6);
     assert_eq!(q["review"], 1);
-    let lake = s.env.lake().await;
     let errors = lake
         .sql(
             "SELECT key, error FROM bronze._quarantine ORDER BY key",
@@ -651,6 +765,11 @@ async fn poison_messages_are_quarantined() {
     assert!(find("truncated").contains("truncated"), "{errs:?}");
     assert!(find("wrong").contains("schema id"), "{errs:?}");
     assert!(
+        find("other_topic").contains("`olist.Payment` record"),
+        "{errs:?}"
+    );
+    assert!(find("far_future").contains("out of range"), "{errs:?}");
+    assert!(
         find("empty").contains("shorter") || find("empty").contains("empty"),
         "{errs:?}"
     );
@@ -658,7 +777,7 @@ async fn poison_messages_are_quarantined() {
     // another poison message and a re-run: only the new one is added
     produce_raw(&s.broker.bootstrap, "order_status", "magic2", &bad_magic);
     run_ok(&mut s.env.bin("bronze-load"));
-    assert_eq!(quarantine_counts(&s.env).await["order_status"], 5);
+    assert_eq!(quarantine_counts(&s.env).await["order_status"], 7);
 }
 
 /// A message written with an older compatible schema version still lands (read into the
@@ -859,4 +978,432 @@ fn replay_metrics_endpoint() {
     ] {
         assert!(body.contains(m), "{m} missing:\n{body}");
     }
+}
+
+/// (partition, offset) pairs present more than once in a bronze table.
+async fn duplicate_offsets(lake: &olistlake::lake::Lake, table: &str) -> i64 {
+    let key = if table == "bronze._quarantine" {
+        "topic, \"partition\", \"offset\""
+    } else {
+        "_kafka_partition, _kafka_offset"
+    };
+    let dup = lake
+        .sql(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT {key} FROM {table} GROUP BY {key} HAVING COUNT(*) > 1)"
+            ),
+            &ReadAt::current(),
+        )
+        .await
+        .unwrap();
+    dup[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+/// Issue 12 (1): two bronze-loads at once (both paused before each commit, so they overlap
+/// for certain) never load a message twice: the commit is conditional on the offsets a run
+/// started from, the loser commits nothing and exits 75, a re-run completes. The quarantine
+/// gets each poison message once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_bronze_loads_load_each_message_once() {
+    let s = setup();
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-06-01"]));
+    produce_raw(
+        &s.broker.bootstrap,
+        "order_status",
+        "poison",
+        b"\x01not avro",
+    );
+    let kafka = kafka_counts(&s.broker.bootstrap);
+
+    let spawn = || {
+        s.env
+            .bin("bronze-load")
+            .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)), "one of them wins: {codes:?}");
+    assert!(
+        codes.contains(&Some(75)),
+        "the other loses a race and says so: {codes:?}"
+    );
+    let loser = if a.status.code() == Some(75) { &a } else { &b };
+    let error = summary(loser)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("another writer committed first"), "{error}");
+
+    // the retry finishes what the loser left
+    let out = s.env.bin("bronze-load").output().unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 99)),
+        "{}",
+        summary(&out)
+    );
+    let lake = s.env.lake().await;
+    let (bronze, q) = (bronze_counts(&s.env).await, quarantine_counts(&s.env).await);
+    for t in &TOPICS {
+        let quarantined = q.get(t.name).copied().unwrap_or(0);
+        assert_eq!(kafka[t.name], bronze[t.name] + quarantined, "{}", t.name);
+        assert_eq!(
+            duplicate_offsets(&lake, &format!("bronze.{}", t.name)).await,
+            0,
+            "{}",
+            t.name
+        );
+    }
+    assert_eq!(q["order_status"], 1, "the poison message quarantined once");
+    assert_eq!(duplicate_offsets(&lake, "bronze._quarantine").await, 0);
+    // no data file of the losing attempts is left behind in the tables' data folders
+    for table in ["bronze.order_status", "bronze._quarantine"] {
+        let ident = olistlake::lake::ident(table).unwrap();
+        let orphans = lake
+            .remove_orphan_files(&ident, Duration::ZERO, true)
+            .await
+            .unwrap();
+        assert!(orphans.orphans.is_empty(), "{table}: {:?}", orphans.orphans);
+    }
+}
+
+/// Issue 12 (2): a `file:` registry that does not exist is a configuration error (exit 1)
+/// and nothing is committed; with the right registry every message loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_registry_file_is_a_configuration_error() {
+    let s = setup();
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-03-01"]));
+    let missing = format!("file:{}", s.env.dir().join("no/such.json").display());
+    let out = s
+        .env
+        .bin("bronze-load")
+        .args(["--schema-registry", &missing])
+        .output()
+        .unwrap();
+    let sum = summary(&out);
+    assert_eq!(out.status.code(), Some(1), "{sum}");
+    assert!(
+        sum["error"].as_str().unwrap().contains("does not exist"),
+        "{sum}"
+    );
+    let lake = s.env.lake().await;
+    for t in &TOPICS {
+        // not even created
+        assert!(
+            lake.current_snapshot_id(&t.bronze.ident())
+                .await
+                .is_err_and(|e| matches!(e, olistlake::Error::NoSuchTable(_))),
+            "{}",
+            t.name
+        );
+    }
+    run_ok(&mut s.env.bin("bronze-load"));
+    assert_eq!(
+        bronze_counts(&s.env).await,
+        kafka_counts(&s.broker.bootstrap)
+    );
+    assert!(quarantine_counts(&s.env).await.is_empty());
+
+    // a bootstrap list that is not host:port is a configuration error too, not a retry
+    let out = s
+        .env
+        .bin("bronze-load")
+        .args(["--kafka-bootstrap", "not a host"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", summary(&out));
+}
+
+/// Issue 12 (3): the replay resumes after its own last event even when the last message of a
+/// partition is someone else's (no `olistlake.seq` header): nothing is sent twice.
+#[test]
+fn replay_resumes_past_a_foreign_last_message() {
+    let s = setup();
+    let expected = expected_counts(s.prepared.path());
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-09-01"]));
+    let before = kafka_counts(&s.broker.bootstrap);
+    produce_raw(&s.broker.bootstrap, "order_status", "foreign", b"not ours");
+    produce_raw(
+        &s.broker.bootstrap,
+        "payment",
+        "foreign",
+        b"not ours either",
+    );
+    let out = run_ok(replay_cmd(&s).args(["--speed", "max"]));
+    let report = &summary(&out)["report"];
+    assert_eq!(
+        report["skipped_already_in_kafka"].as_i64().unwrap(),
+        before.values().sum::<i64>()
+    );
+    let mut with_foreign = expected.clone();
+    *with_foreign.get_mut("order_status").unwrap() += 1;
+    *with_foreign.get_mut("payment").unwrap() += 1;
+    assert_eq!(kafka_counts(&s.broker.bootstrap), with_foreign);
+}
+
+/// Kafka = bronze + quarantine for every topic, and no (partition, offset) loaded twice.
+async fn assert_exactly_once(s: &Setup) {
+    let kafka = kafka_counts(&s.broker.bootstrap);
+    let (bronze, q) = (bronze_counts(&s.env).await, quarantine_counts(&s.env).await);
+    let lake = s.env.lake().await;
+    for t in &TOPICS {
+        let quarantined = q.get(t.name).copied().unwrap_or(0);
+        assert_eq!(kafka[t.name], bronze[t.name] + quarantined, "{}", t.name);
+        assert_eq!(
+            duplicate_offsets(&lake, &format!("bronze.{}", t.name)).await,
+            0,
+            "{}",
+            t.name
+        );
+    }
+}
+
+/// Runs bronze-load until it succeeds; a broker fault may cost one retryable failure (75),
+/// never another exit code. Returns the exit codes seen.
+fn bronze_load_until_done(s: &Setup) -> Vec<i32> {
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let out = s.env.bin("bronze-load").output().unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        codes.push(code);
+        match code {
+            0 | 99 => return codes,
+            75 => continue,
+            _ => panic!("bronze-load exited {code}: {}", summary(&out)),
+        }
+    }
+    panic!("bronze-load did not complete: {codes:?}");
+}
+
+/// Issue 14 (2): on a three-node cluster, kill -9 one broker during the replay and another
+/// during a bronze-load: the replay completes with nothing lost or doubled, the load completes
+/// (on a retry at most), and for every topic Kafka = bronze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_survives_a_broker_killed_during_replay_and_load() {
+    let mut s = setup_cluster();
+    let expected = expected_counts(s.prepared.path());
+
+    let replay = replay_cmd(&s)
+        .args(["--speed", "200000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kafka_counts(&s.broker.bootstrap).values().sum::<i64>() < 2_000 {
+        assert!(Instant::now() < deadline, "the replay sent nothing");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.broker.kill_node(2);
+    let out = replay.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "replay with a broker down: {}",
+        summary(&out)
+    );
+    assert_eq!(
+        kafka_counts(&s.broker.bootstrap),
+        expected,
+        "nothing lost or doubled"
+    );
+    let msgs = consume_all(&s.broker.bootstrap);
+    let seqs: HashSet<u64> = msgs.iter().map(|m| m.3).collect();
+    assert_eq!(seqs.len(), msgs.len(), "no duplicates");
+
+    s.broker.resume();
+    let mut load = s
+        .env
+        .bin("bronze-load")
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "300")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(load.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
+        line.clear();
+    }
+    s.broker.kill_node(1);
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let out = load.wait_with_output().unwrap();
+    let code = out.status.code().unwrap();
+    assert!(
+        matches!(code, 0 | 75),
+        "bronze-load with a broker killed: {}",
+        summary(&out)
+    );
+    if code != 0 {
+        bronze_load_until_done(&s);
+    }
+    assert_exactly_once(&s).await;
+}
+
+/// Issue 14 (2): the whole cluster stopped during a bronze-load: exit 75 and nothing
+/// committed by the interrupted topic; after a restart, the re-run completes exactly once. A
+/// leader change between two runs: the second starts exactly at the stored offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_down_then_leader_change_between_loads() {
+    let mut s = setup_cluster();
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-09-01"]));
+    let lake = s.env.lake().await;
+
+    let mut load = s
+        .env
+        .bin("bronze-load")
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "2000")
+        .env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", "10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(load.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
+        line.clear();
+    }
+    s.broker.kill();
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let out = load.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", summary(&out));
+    // every table is either loaded whole (its commit happened before the stop) or untouched
+    let partial = bronze_counts(&s.env).await;
+    let before_stop = {
+        s.broker.resume();
+        kafka_counts(&s.broker.bootstrap)
+    };
+    for t in &TOPICS {
+        assert!(
+            partial[t.name] == 0 || partial[t.name] == before_stop[t.name],
+            "{}: {} of {}",
+            t.name,
+            partial[t.name],
+            before_stop[t.name]
+        );
+    }
+    bronze_load_until_done(&s);
+    assert_exactly_once(&s).await;
+    let stored: BTreeMap<&str, BTreeMap<i32, i64>> = {
+        let mut m = BTreeMap::new();
+        for t in &TOPICS {
+            m.insert(
+                t.name,
+                olistlake::kafka::bronze::stored_offsets(&lake, t)
+                    .await
+                    .unwrap(),
+            );
+        }
+        m
+    };
+
+    // leader change: the node leading most partitions goes away; more data arrives
+    let leaders = partition_leaders(&s.broker.bootstrap);
+    let busiest = *leaders
+        .values()
+        .max_by_key(|n| leaders.values().filter(|m| m == n).count())
+        .unwrap();
+    s.broker.kill_node(busiest as usize);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partition_leaders(&s.broker.bootstrap)
+        .values()
+        .any(|l| *l == busiest)
+    {
+        assert!(Instant::now() < deadline, "no new leaders elected");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    run_ok(replay_cmd(&s).args(["--speed", "max"]));
+    let out = run_ok(&mut s.env.bin("bronze-load"));
+    let sum = summary(&out);
+    // each topic's load began exactly where the previous run stopped: the rows it added are
+    // the messages from the stored offsets to the new end, no more, no fewer
+    let kafka = kafka_counts(&s.broker.bootstrap);
+    for t in &TOPICS {
+        let before: i64 = stored[t.name].values().sum::<i64>();
+        let after: i64 = olistlake::kafka::bronze::stored_offsets(&lake, t)
+            .await
+            .unwrap()
+            .values()
+            .sum();
+        let loaded = sum["metrics"]["topics"][t.name]["messages"]
+            .as_i64()
+            .unwrap_or(0);
+        assert_eq!(
+            after - before,
+            loaded,
+            "{}: loaded what lies between the offsets",
+            t.name
+        );
+        assert_eq!(after, kafka[t.name], "{}", t.name);
+    }
+    assert_exactly_once(&s).await;
+}
+
+/// partition → leader node id, for every replay topic.
+fn partition_leaders(bootstrap: &str) -> BTreeMap<(String, i32), i32> {
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+    let mut out = BTreeMap::new();
+    for t in md
+        .topics()
+        .iter()
+        .filter(|t| topics::by_name(t.name()).is_some())
+    {
+        for p in t.partitions() {
+            out.insert((t.name().to_string(), p.id()), p.leader());
+        }
+    }
+    out
+}
+
+/// Issue 12 (6): a broker frozen (SIGSTOP) while bronze-load runs: every broker call is
+/// bounded, so the run ends with 75 instead of hanging; after SIGCONT a re-run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_broker_is_a_retryable_failure_not_a_hang() {
+    let s = setup();
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-06-01"]));
+    let mut load = s
+        .env
+        .bin("bronze-load")
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1000")
+        .env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", "10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(load.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
+        line.clear();
+    }
+    let pids = s.broker.pids();
+    let signal = |sig: &str| {
+        for (_, pid) in &pids {
+            Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .unwrap();
+        }
+    };
+    signal("-STOP");
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = load.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > Duration::from_secs(150) {
+            let _ = load.kill();
+            signal("-CONT");
+            panic!("bronze-load hung on a frozen broker");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    signal("-CONT");
+    assert_eq!(code, Some(75), "a frozen broker is retryable");
+    bronze_load_until_done(&s);
+    assert_exactly_once(&s).await;
 }

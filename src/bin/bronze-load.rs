@@ -22,6 +22,11 @@ struct Args {
     /// Topics to load (comma-separated; default all nine).
     #[arg(long, value_delimiter = ',')]
     topics: Vec<String>,
+    /// Quarantine messages whose schema id the registry does not know. By default the load of
+    /// such a message's partition stops before it and the run exits 75, since the right
+    /// registry may decode it; pass this once you know they are foreign data.
+    #[arg(long)]
+    quarantine_unknown_schemas: bool,
     /// `--end` bounds the load to messages whose record timestamp is before it; `--start` is
     /// recorded but the start is always the offsets stored in the bronze table.
     #[command(flatten)]
@@ -63,5 +68,11 @@ async fn go(args: &Args, lake: &Lake, run: &mut JobRun) -> olistlake::Result<Exi
     };
     let client = KafkaClient::new(&kafka.bootstrap);
     let registry = Registry::open(&kafka.registry)?;
-    bronze::load(lake, &client, &registry, &selected, run).await
+    registry.check_exists().await?;
+    let unknown = if args.quarantine_unknown_schemas {
+        bronze::UnknownSchemas::Quarantine
+    } else {
+        bronze::UnknownSchemas::Stop
+    };
+    bronze::load(lake, &client, &registry, &selected, unknown, run).await
 }

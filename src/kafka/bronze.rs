@@ -8,13 +8,26 @@
 //! stores the new offsets. Undecodable messages go to `bronze._quarantine` first; on a re-run
 //! after a crash the quarantine skips the (topic, partition, offset) it already holds, so
 //! nothing is quarantined twice and for every topic Kafka = bronze + quarantine.
+//!
+//! Concurrent loaders: both commits are conditional (see [`crate::lake::Precondition`]). The
+//! bronze commit goes ahead only while the table still holds the offsets this run started
+//! from, the quarantine commit only when no other commit quarantined messages of the same
+//! topic since this run read the quarantine. The loser commits nothing, deletes its files and
+//! exits 75; its retry starts from the winner's offsets.
+//!
+//! Unknown schema ids: a message whose schema id the registry does not know may be decodable
+//! with the right registry (a loader pointed at the wrong one), so it is never quarantined by
+//! default. The partition's load stops just before it (the offsets are not advanced past it),
+//! what precedes it is committed, and the run exits 75 naming topic, partition, offset and id.
+//! `--quarantine-unknown-schemas` is the operator's explicit decision that such messages are
+//! foreign data: they are then quarantined like any undecodable message.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -28,19 +41,22 @@ use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::tables::BRONZE_QUARANTINE;
 use crate::lake::{CommitKind, Lake, ReadAt};
+use iceberg::spec::TableMetadata;
 
 /// Snapshot-summary key of the consumed offsets.
 pub const OFFSETS_KEY: &str = "olistlake.kafka.offsets";
+/// Snapshot-summary key naming the topic a bronze or quarantine commit loaded.
+pub const TOPIC_KEY: &str = "olistlake.kafka.topic";
 const BATCH_ROWS: usize = 100_000;
 
 /// How long the loader waits for the next message before it counts the broker as unreachable
-/// (`OLISTLAKE_KAFKA_IDLE_TIMEOUT_S`, default 120: a slow broker may take long for one fetch).
+/// (`OLISTLAKE_KAFKA_IDLE_TIMEOUT_S`, default 30).
 fn idle_timeout() -> Duration {
     Duration::from_secs(
         std::env::var("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(120),
+            .unwrap_or(30),
     )
 }
 
@@ -76,6 +92,83 @@ pub struct TopicLoad {
     pub rows: u64,
     pub quarantined: u64,
     pub offsets: BTreeMap<i32, i64>,
+    /// Partitions whose load stopped before a message with an unknown schema id:
+    /// partition → (offset, schema id).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stopped_at_unknown_schema: BTreeMap<i32, (i64, u32)>,
+}
+
+/// How the loader treats messages whose schema id the registry does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownSchemas {
+    /// Stop the partition before the message and exit 75 (the default).
+    #[default]
+    Stop,
+    /// Quarantine it (`--quarantine-unknown-schemas`).
+    Quarantine,
+}
+
+/// The offsets stored in a table's current snapshot (empty when there is none).
+fn offsets_in(md: &TableMetadata) -> std::result::Result<BTreeMap<i32, i64>, String> {
+    match md
+        .current_snapshot()
+        .and_then(|s| s.summary().additional_properties.get(OFFSETS_KEY))
+    {
+        Some(s) => parse_offsets(s).map_err(|e| e.to_string()),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// The bronze commit's precondition: the table still holds the offsets the run started from.
+fn offsets_unchanged(
+    expected: BTreeMap<i32, i64>,
+) -> impl Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync {
+    move |md| {
+        let now = offsets_in(md)?;
+        if now == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "its stored Kafka offsets are now `{}`, this run started from `{}`",
+                format_offsets(&now),
+                format_offsets(&expected)
+            ))
+        }
+    }
+}
+
+/// The quarantine commit's precondition: since snapshot `since` (what this run read; None: an
+/// empty table) no commit quarantined messages of `topic`.
+fn no_quarantine_since(
+    topic: &'static str,
+    since: Option<i64>,
+) -> impl Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync {
+    move |md| {
+        let mut snapshot = md.current_snapshot();
+        while let Some(s) = snapshot {
+            if Some(s.snapshot_id()) == since {
+                return Ok(());
+            }
+            if s.summary()
+                .additional_properties
+                .get(TOPIC_KEY)
+                .map(String::as_str)
+                == Some(topic)
+            {
+                return Err(format!(
+                    "snapshot {} quarantined messages of {topic} after this run read the quarantine",
+                    s.snapshot_id()
+                ));
+            }
+            snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
+        }
+        match since {
+            None => Ok(()),
+            Some(id) => Err(format!(
+                "the snapshot this run read ({id}) is no longer in the table's history"
+            )),
+        }
+    }
 }
 
 /// The offsets stored with a bronze table's current snapshot.
@@ -96,6 +189,7 @@ pub async fn load(
     kafka: &KafkaClient,
     registry: &Registry,
     topics: &[&'static Topic],
+    unknown: UnknownSchemas,
     run: &mut JobRun,
 ) -> Result<Exit> {
     let defs: Vec<_> = topics
@@ -104,13 +198,41 @@ pub async fn load(
         .chain([&BRONZE_QUARANTINE])
         .collect();
     lake.ensure_tables(&defs).await?;
-    let end_ms = run.interval.end.map(|e| e.and_utc().timestamp_millis());
-    let consumer = kafka.consumer("olistlake-bronze-load")?;
+    let loader = Loader {
+        lake,
+        kafka,
+        consumer: kafka.consumer("olistlake-bronze-load")?,
+        registry,
+        end_ms: run.interval.end.map(|e| e.and_utc().timestamp_millis()),
+        unknown,
+    };
     let mut any = false;
     let mut report = BTreeMap::new();
+    let mut stopped = Vec::new();
+    let mut stuck = Vec::new();
     for topic in topics {
-        let r = load_topic(lake, kafka, &consumer, registry, topic, end_ms, run).await?;
+        // a partition that cannot be read past must not keep the other topics from loading
+        let r = match load_topic(&loader, topic, run).await {
+            Err(Error::PartitionStuck(what)) => {
+                tracing::error!("{what}; going on with the other topics");
+                stuck.push(what);
+                continue;
+            }
+            r => r?,
+        };
         any |= r.messages > 0;
+        for (p, (offset, id)) in &r.stopped_at_unknown_schema {
+            stopped.push(format!(
+                "{}/{p} at offset {offset} (schema id {id})",
+                topic.name
+            ));
+        }
+        if r.quarantined > 0 {
+            run.warnings.push(format!(
+                "{}: {} message(s) quarantined in bronze._quarantine",
+                topic.name, r.quarantined
+            ));
+        }
         run.metric(&format!("rows_{}", topic.name), r.rows);
         run.metric(&format!("quarantined_{}", topic.name), r.quarantined);
         report.insert(topic.name, r);
@@ -121,6 +243,12 @@ pub async fn load(
     run.metric("rows_loaded", rows);
     run.metric("quarantined", q);
     run.metric("topics", serde_json::to_value(&report).unwrap_or_default());
+    if !stuck.is_empty() {
+        return Err(Error::PartitionStuck(stuck.join("; ")));
+    }
+    if !stopped.is_empty() {
+        return Err(Error::UnknownSchema(stopped.join(", ")));
+    }
     Ok(if any { Exit::Ok } else { Exit::NothingToDo })
 }
 
@@ -132,6 +260,31 @@ pub struct Raw {
     pub timestamp_ms: i64,
     pub key: Option<String>,
     pub payload: Option<Vec<u8>>,
+}
+
+/// The first message of each partition whose schema id the registry does not know:
+/// partition → (offset, id). Messages without a valid frame are not counted (they are
+/// quarantined: no registry can decode them).
+pub async fn first_unknown_schema_ids(
+    registry: &Registry,
+    raws: &[Raw],
+) -> Result<BTreeMap<i32, (i64, u32)>> {
+    let mut out: BTreeMap<i32, (i64, u32)> = BTreeMap::new();
+    for raw in raws {
+        if out
+            .get(&raw.partition)
+            .is_some_and(|(o, _)| *o < raw.offset)
+        {
+            continue;
+        }
+        let Some(Ok((id, _))) = raw.payload.as_deref().map(frame) else {
+            continue;
+        };
+        if registry.schema_by_id(id).await?.is_none() {
+            out.insert(raw.partition, (raw.offset, id));
+        }
+    }
+    Ok(out)
 }
 
 /// Messages of one topic turned into bronze rows and quarantine rows.
@@ -200,18 +353,35 @@ pub async fn decode_messages(
     })
 }
 
-async fn load_topic(
-    lake: &Lake,
-    kafka: &KafkaClient,
-    consumer: &BaseConsumer<crate::kafka::client::EofIsNotAnError>,
-    registry: &Registry,
-    topic: &'static Topic,
+/// What every topic's load shares.
+struct Loader<'a> {
+    lake: &'a Lake,
+    kafka: &'a KafkaClient,
+    consumer: crate::kafka::client::BoundedConsumer,
+    registry: &'a Registry,
+    /// `--end` as record-timestamp milliseconds.
     end_ms: Option<i64>,
+    unknown: UnknownSchemas,
+}
+
+async fn load_topic(
+    loader: &Loader<'_>,
+    topic: &'static Topic,
     run: &mut JobRun,
 ) -> Result<TopicLoad> {
+    let Loader {
+        lake,
+        kafka,
+        consumer,
+        registry,
+        end_ms,
+        unknown,
+    } = loader;
+    let (end_ms, unknown) = (*end_ms, *unknown);
     let table = topic.bronze.ident();
     let started = Instant::now();
-    let mut offsets = stored_offsets(lake, topic).await?;
+    let stored = stored_offsets(lake, topic).await?;
+    let mut offsets = stored.clone();
     let marks = kafka.watermarks(consumer, topic.name)?;
     if marks.is_empty() {
         tracing::warn!(topic = topic.name, "topic does not exist: nothing to load");
@@ -254,6 +424,7 @@ async fn load_topic(
     let mut next = offsets.clone();
     let mut open: HashSet<i32> = stop.keys().copied().collect();
     let mut idle_since = Instant::now();
+    let mut transient: Option<String> = None;
     let bar = crate::job::progress(
         stop.iter().map(|(p, hi)| (hi - offsets[p]) as u64).sum(),
         topic.name,
@@ -298,6 +469,16 @@ async fn load_topic(
                     open.remove(&p);
                 }
             }
+            // a broker of the cluster lost: librdkafka fetches from the new leader
+            Some(Err(e)) if crate::kafka::client::is_transient(&e) => {
+                transient = Some(e.to_string());
+                if idle_since.elapsed() > idle_timeout() {
+                    return Err(Error::BrokerUnreachable(format!(
+                        "reading {}: {e}",
+                        topic.name
+                    )));
+                }
+            }
             Some(Err(e)) => {
                 return Err(Error::BrokerUnreachable(format!(
                     "reading {}: {e}",
@@ -305,11 +486,27 @@ async fn load_topic(
                 )));
             }
             None => {
-                if idle_since.elapsed() > idle_timeout() {
+                if let Some(e) = transient
+                    .as_ref()
+                    .filter(|_| idle_since.elapsed() > idle_timeout())
+                {
                     return Err(Error::BrokerUnreachable(format!(
-                        "no messages from {} for {} s before reaching the fixed end offsets",
+                        "reading {}: nothing for {} s, last error: {e}",
                         topic.name,
                         idle_timeout().as_secs()
+                    )));
+                }
+                if idle_since.elapsed() > idle_timeout() {
+                    let waiting: Vec<String> = open
+                        .iter()
+                        .map(|p| {
+                            format!("{}/{p} at offset {} (end {})", topic.name, next[p], stop[p])
+                        })
+                        .collect();
+                    return Err(Error::PartitionStuck(format!(
+                        "no message for {} s from {}",
+                        idle_timeout().as_secs(),
+                        waiting.join(", ")
                     )));
                 }
             }
@@ -320,6 +517,31 @@ async fn load_topic(
     // every message below each partition's stop offset was read (offsets may have gaps)
     for (p, s) in &stop {
         next.insert(*p, *s);
+    }
+    // a message with an unknown schema id ends its partition's range (see the module docs)
+    let stopped = match unknown {
+        UnknownSchemas::Stop => first_unknown_schema_ids(registry, &raws).await?,
+        UnknownSchemas::Quarantine => BTreeMap::new(),
+    };
+    if !stopped.is_empty() {
+        raws.retain(|r| stopped.get(&r.partition).is_none_or(|(o, _)| r.offset < *o));
+        for (p, (offset, id)) in &stopped {
+            tracing::error!(
+                topic = topic.name,
+                partition = p,
+                offset,
+                schema_id = id,
+                "unknown schema id: this partition's load stops before it"
+            );
+            next.insert(*p, *offset);
+        }
+    }
+    if raws.is_empty() && next == stored {
+        return Ok(TopicLoad {
+            offsets: next,
+            stopped_at_unknown_schema: stopped,
+            ..Default::default()
+        });
     }
 
     // decode
@@ -335,32 +557,29 @@ async fn load_topic(
     // quarantine first (skipping what an interrupted earlier run already put there) …
     let mut ctx = run.commit_context();
     if !quarantined.is_empty() {
-        let already = quarantined_offsets(lake, topic.name).await?;
+        let q = BRONZE_QUARANTINE.ident();
+        let read_at = lake.current_snapshot_id(&q).await?;
+        let already = quarantined_offsets(lake, topic.name, read_at).await?;
         let batch = quarantine;
         let keep: Vec<bool> = quarantined.iter().map(|k| !already.contains(k)).collect();
         let batch = arrow::compute::filter_record_batch(&batch, &keep.into())?;
         if batch.num_rows() > 0 {
             let mut qctx = ctx.clone();
-            qctx.extra
-                .insert("olistlake.kafka.topic".into(), topic.name.into());
+            qctx.extra.insert(TOPIC_KEY.into(), topic.name.into());
+            let check = no_quarantine_since(topic.name, read_at);
             let c = lake
-                .write(
-                    &BRONZE_QUARANTINE.ident(),
-                    CommitKind::Append,
-                    &[batch],
-                    &qctx,
-                )
+                .write_if(&q, CommitKind::Append, &[batch], &qctx, Some(&check))
                 .await?;
             run.commits.push(c);
         }
     }
-    // … then the rows and the offsets, in one commit
+    // … then the rows and the offsets, in one commit, valid only on the offsets read at start
     ctx.extra.insert(OFFSETS_KEY.into(), format_offsets(&next));
-    ctx.extra
-        .insert("olistlake.kafka.topic".into(), topic.name.into());
+    ctx.extra.insert(TOPIC_KEY.into(), topic.name.into());
     ctx.input_rows = Some(n_msgs);
+    let check = offsets_unchanged(stored);
     let c = lake
-        .write(&table, CommitKind::Append, &batches, &ctx)
+        .write_if(&table, CommitKind::Append, &batches, &ctx, Some(&check))
         .await?;
     run.commits.push(c);
 
@@ -369,7 +588,8 @@ async fn load_topic(
     for (p, o) in &next {
         let _ = commit.add_partition_offset(topic.name, *p, Offset::Offset(*o));
     }
-    if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+    // asynchronous: a broker that stopped answering must not hang a load that has committed
+    if let Err(e) = consumer.commit(&commit, CommitMode::Async) {
         tracing::debug!("informational offset commit failed: {e}");
     }
     tracing::debug!(
@@ -384,16 +604,25 @@ async fn load_topic(
         rows,
         quarantined: quarantined.len() as u64,
         offsets: next,
+        stopped_at_unknown_schema: stopped,
     })
 }
 
-/// (partition, offset) of a topic's messages already in the quarantine.
-async fn quarantined_offsets(lake: &Lake, topic: &str) -> Result<HashSet<(i32, i64)>> {
+/// (partition, offset) of a topic's messages in the quarantine at snapshot `at`.
+async fn quarantined_offsets(
+    lake: &Lake,
+    topic: &str,
+    at: Option<i64>,
+) -> Result<HashSet<(i32, i64)>> {
+    let Some(at) = at else {
+        return Ok(HashSet::new());
+    };
     let sql = format!(
         "SELECT \"partition\", \"offset\" FROM bronze._quarantine WHERE topic = '{}'",
         topic.replace('\'', "''")
     );
-    let batches: Vec<RecordBatch> = lake.sql(&sql, &ReadAt::current()).await?;
+    let read_at = ReadAt::snapshot(&BRONZE_QUARANTINE.ident().to_string(), at);
+    let batches: Vec<RecordBatch> = lake.sql(&sql, &read_at).await?;
     let mut out = HashSet::new();
     for b in batches {
         let p = b.column(0).as_primitive::<Int32Type>();
@@ -423,6 +652,15 @@ async fn decode_one(
     let Some(writer) = registry.schema_by_id(id).await? else {
         return Ok(Err(format!("unknown schema id {id}")));
     };
+    // a value written with another topic's schema would decode as all-null fields
+    let (written_as, expected) = (writer.name(), reader.name());
+    if written_as.map(|n| n.fullname(None)) != expected.map(|n| n.fullname(None)) {
+        return Ok(Err(format!(
+            "schema id {id} is a `{}` record, not this topic's `{}`",
+            written_as.map(|n| n.fullname(None)).unwrap_or_default(),
+            expected.map(|n| n.fullname(None)).unwrap_or_default()
+        )));
+    }
     let record = match decode(body, &writer, reader) {
         Ok(r) => r,
         Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),

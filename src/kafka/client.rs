@@ -46,6 +46,60 @@ impl rdkafka::ClientContext for EofIsNotAnError {
 
 impl rdkafka::consumer::ConsumerContext for EofIsNotAnError {}
 
+/// Consumer errors librdkafka recovers from by itself (a broker connection lost, a leader
+/// moved): the caller keeps polling, within its own time bound.
+pub fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        e,
+        KafkaError::MessageConsumption(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::NotLeaderForPartition
+                | Code::LeaderNotAvailable
+                | Code::RequestTimedOut
+                | Code::NetworkException
+                | Code::OperationTimedOut
+        ) | KafkaError::Global(Code::BrokerTransportFailure | Code::AllBrokersDown)
+    )
+}
+
+/// How long closing a consumer may take. librdkafka's close waits for the group
+/// coordinator's outstanding requests (the informational offset commit), which never end while
+/// a broker is frozen.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A consumer whose close is bounded by [`CLOSE_TIMEOUT`]: on drop it is closed on a thread of
+/// its own, abandoned (and the process free to exit) if the close does not finish in time.
+pub struct BoundedConsumer(Option<BaseConsumer<EofIsNotAnError>>);
+
+impl std::ops::Deref for BoundedConsumer {
+    type Target = BaseConsumer<EofIsNotAnError>;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for BoundedConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else {
+            return;
+        };
+        let (done, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+        if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
+            tracing::warn!(
+                "the Kafka consumer did not close within {} s (broker not answering); abandoned",
+                CLOSE_TIMEOUT.as_secs()
+            );
+        }
+    }
+}
+
 impl KafkaClient {
     pub fn new(bootstrap: &str) -> KafkaClient {
         KafkaClient {
@@ -79,20 +133,22 @@ impl KafkaClient {
     }
 
     /// A consumer for manual assignment; the group id only names the informational commit.
-    pub fn consumer(&self, group: &str) -> Result<BaseConsumer<EofIsNotAnError>> {
-        self.base()
+    pub fn consumer(&self, group: &str) -> Result<BoundedConsumer> {
+        let consumer = self
+            .base()
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
-            // tansu answers large fetches slowly: ask for little at a time, wait long enough
-            .set("fetch.max.bytes", "4194304")
-            .set("max.partition.fetch.bytes", "1048576")
+            // large fetches (a backlog is read at once), little waiting at the end of a range
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "8388608")
             .set("fetch.wait.max.ms", "20")
-            .set("socket.timeout.ms", "120000")
+            .set("queued.max.messages.kbytes", "262144")
             .create_with_context(EofIsNotAnError)
-            .map_err(|e| unreachable("consumer", e))
+            .map_err(|e| unreachable("consumer", e))?;
+        Ok(BoundedConsumer(Some(consumer)))
     }
 
     /// Creates the topics that are missing, with infinite retention (record timestamps lie
@@ -194,72 +250,103 @@ impl KafkaClient {
             .collect()
     }
 
-    /// The `olistlake.seq` header of the last message of every non-empty partition.
+    /// The `olistlake.seq` header of the last message that carries one, in every non-empty
+    /// partition. Messages without the header (another producer's, a poison message) are
+    /// skipped: the scan goes back from the end until it meets one.
     pub fn last_sequence_numbers(&self, topics: &[&str]) -> Result<HashMap<(String, i32), u64>> {
         let mut out = HashMap::new();
-        self.for_last_messages(topics, |topic, p, m| {
-            if let Some(seq) = super::replay::seq_of(m) {
-                out.insert((topic.to_string(), p), seq);
+        let consumer = self.consumer("olistlake-last-messages")?;
+        for topic in topics {
+            for (p, lo, hi) in self.watermarks(&consumer, topic)? {
+                if let Some(seq) =
+                    self.scan_back(&consumer, topic, p, lo, hi, |m| super::replay::seq_of(m))?
+                {
+                    out.insert((topic.to_string(), p), seq);
+                }
             }
-        })?;
+        }
         Ok(out)
     }
 
     /// The replay clock as Kafka shows it: the newest record timestamp (ms) of the last
     /// messages of `topics` (None when they are empty). Record timestamps are ingest times.
     pub fn newest_timestamp(&self, topics: &[&str]) -> Result<Option<i64>> {
-        let mut newest = None;
-        self.for_last_messages(topics, |_, _, m| {
-            use rdkafka::Message;
-            if let Some(t) = m.timestamp().to_millis() {
-                newest = Some(newest.map_or(t, |n: i64| n.max(t)));
-            }
-        })?;
-        Ok(newest)
-    }
-
-    /// Calls `f` with the last message of every non-empty partition of `topics`.
-    fn for_last_messages(
-        &self,
-        topics: &[&str],
-        mut f: impl FnMut(&str, i32, &rdkafka::message::BorrowedMessage<'_>),
-    ) -> Result<()> {
         let consumer = self.consumer("olistlake-last-messages")?;
+        let mut newest: Option<i64> = None;
         for topic in topics {
             for (p, lo, hi) in self.watermarks(&consumer, topic)? {
-                if hi <= lo {
-                    continue;
-                }
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset(topic, p, Offset::Offset(hi - 1))
-                    .map_err(|e| unreachable("assign", e))?;
-                consumer
-                    .assign(&tpl)
-                    .map_err(|e| unreachable("assign", e))?;
-                let deadline = Instant::now() + TIMEOUT;
-                loop {
-                    match consumer.poll(Duration::from_millis(200)) {
-                        Some(Ok(m)) => {
-                            use rdkafka::Message;
-                            if m.offset() == hi - 1 {
-                                f(topic, p, &m);
-                                break;
-                            }
-                        }
-                        Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
-                        Some(Err(e)) => {
-                            return Err(unreachable(&format!("reading the end of {topic}/{p}"), e));
-                        }
-                        None if Instant::now() > deadline => {
-                            return Err(Error::BrokerUnreachable(format!(
-                                "no answer reading the end of {topic}/{p}"
-                            )));
-                        }
-                        None => {}
-                    }
+                let last = self.scan_back(&consumer, topic, p, lo, hi, |m| {
+                    use rdkafka::Message;
+                    m.timestamp().to_millis()
+                })?;
+                if let Some(t) = last {
+                    newest = Some(newest.map_or(t, |n| n.max(t)));
                 }
             }
         }
-        Ok(())
+        Ok(newest)
+    }
+
+    /// What `pick` finds in the last message of `[lo, hi)` for which it finds anything: reads
+    /// windows backwards from the end (1 message, then 16, 256, …) until one holds a match.
+    fn scan_back<T>(
+        &self,
+        consumer: &BoundedConsumer,
+        topic: &str,
+        partition: i32,
+        lo: i64,
+        hi: i64,
+        mut pick: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Option<T>,
+    ) -> Result<Option<T>> {
+        use rdkafka::Message;
+        let (mut end, mut window) = (hi, 1i64);
+        while end > lo {
+            let start = (end - window).max(lo);
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, partition, Offset::Offset(start))
+                .map_err(|e| unreachable("assign", e))?;
+            consumer
+                .assign(&tpl)
+                .map_err(|e| unreachable("assign", e))?;
+            let deadline = Instant::now() + TIMEOUT;
+            let mut found = None;
+            loop {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) if m.offset() < start => {}
+                    Some(Ok(m)) => {
+                        if m.offset() >= end {
+                            break;
+                        }
+                        if let Some(v) = pick(&m) {
+                            found = Some(v);
+                        }
+                        if m.offset() >= end - 1 {
+                            break;
+                        }
+                    }
+                    Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                    // one broker of a cluster gone: librdkafka moves to the new leader
+                    Some(Err(e)) if is_transient(&e) && Instant::now() <= deadline => {}
+                    Some(Err(e)) => {
+                        return Err(unreachable(
+                            &format!("reading the end of {topic}/{partition}"),
+                            e,
+                        ));
+                    }
+                    None if Instant::now() > deadline => {
+                        return Err(Error::BrokerUnreachable(format!(
+                            "no answer reading the end of {topic}/{partition}"
+                        )));
+                    }
+                    None => {}
+                }
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+            end = start;
+            window = window.saturating_mul(16);
+        }
+        Ok(None)
     }
 }

@@ -291,6 +291,9 @@ impl RowBuilder {
     }
 }
 
+/// Precision of the lake's decimal columns (`decimal(18, 2)` money, `decimal(18, 4)`).
+const DECIMAL_PRECISION: u32 = 18;
+
 /// An Avro field value as a cell of a column of the given type.
 pub fn avro_to_cell(v: &Value, col: Col) -> std::result::Result<Cell, String> {
     let v = unwrap_union(v);
@@ -302,8 +305,20 @@ pub fn avro_to_cell(v: &Value, col: Col) -> std::result::Result<Cell, String> {
         (Value::Long(i), Col::Long) => Cell::Long(*i),
         (Value::Double(d), Col::Double) => Cell::Double(*d),
         (Value::Float(d), Col::Double) => Cell::Double(*d as f64),
-        (Value::Decimal(d), Col::Money | Col::Dec4) => Cell::Dec(decimal_to_i128(d)?),
-        (Value::TimestampMillis(ms), Col::Ts | Col::TsTz) => Cell::Micros(ms * 1000),
+        (Value::Decimal(d), Col::Money | Col::Dec4) => {
+            let v = decimal_to_i128(d)?;
+            // the columns are decimal(18, s): a wider value would be stored wrong
+            if v.unsigned_abs() >= 10u128.pow(DECIMAL_PRECISION) {
+                return Err(format!(
+                    "decimal with unscaled value {v} does not fit precision {DECIMAL_PRECISION}"
+                ));
+            }
+            Cell::Dec(v)
+        }
+        (Value::TimestampMillis(ms), Col::Ts | Col::TsTz) => Cell::Micros(
+            ms.checked_mul(1000)
+                .ok_or_else(|| format!("timestamp-millis {ms} is out of range"))?,
+        ),
         (Value::TimestampMicros(us), Col::Ts | Col::TsTz) => Cell::Micros(*us),
         (Value::Boolean(b), Col::Bool) => Cell::Bool(*b),
         (other, col) => return Err(format!("{other:?} does not fit a {col:?} column")),
@@ -335,6 +350,35 @@ pub fn i128_to_decimal(v: i128) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_do_not_fit_their_column_are_refused() {
+        let huge_ms = Value::TimestampMillis(i64::MAX / 100);
+        assert!(
+            avro_to_cell(&huge_ms, Col::Ts)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        let ok = Value::TimestampMillis(1_511_517_600_000);
+        assert_eq!(
+            avro_to_cell(&ok, Col::Ts).unwrap(),
+            Cell::Micros(1_511_517_600_000_000)
+        );
+        // 1000000000000000000.00 has 21 digits: beyond decimal(18, 2)
+        let wide = i128_to_decimal(100_000_000_000_000_000_000);
+        assert!(
+            avro_to_cell(&wide, Col::Money)
+                .unwrap_err()
+                .contains("precision 18")
+        );
+        let widest = i128_to_decimal(999_999_999_999_999_999);
+        assert_eq!(
+            avro_to_cell(&widest, Col::Money).unwrap(),
+            Cell::Dec(999_999_999_999_999_999)
+        );
+        let negative = i128_to_decimal(-1_000_000_000_000_000_000);
+        assert!(avro_to_cell(&negative, Col::Money).is_err());
+    }
     use crate::kafka::topics;
 
     #[test]

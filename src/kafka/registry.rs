@@ -80,6 +80,30 @@ impl Registry {
         })
     }
 
+    /// Checks that the registry exists before anything is read through it: a `file:` registry
+    /// whose file is missing would make every message look like an unknown schema id, so it is
+    /// a configuration error; an HTTP registry must answer (`GET /subjects`).
+    pub async fn check_exists(&self) -> Result<()> {
+        match &*self.backend {
+            Backend::File { path } => {
+                if path.is_file() {
+                    Ok(())
+                } else {
+                    Err(Error::Config(format!(
+                        "schema registry file {} does not exist: point --schema-registry \
+                         (OLISTLAKE_SCHEMA_REGISTRY) at the registry the producer registered its \
+                         schemas in",
+                        path.display()
+                    )))
+                }
+            }
+            Backend::Http { base, client } => {
+                get_json(client, &format!("{base}/subjects")).await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Registers `schema` under `subject` (idempotent: an identical schema keeps its id) and
     /// returns its global id. An incompatible schema is refused with its reason.
     pub async fn register(&self, subject: &str, schema: &Schema) -> Result<u32> {
@@ -285,7 +309,10 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Result<Option<serde_js
 }
 
 fn unreachable(url: &str, e: reqwest::Error) -> Error {
-    Error::BrokerUnreachable(format!("schema registry {url}: {e}"))
+    Error::RegistryUnreachable {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn registry_error(code: u16, url: &str, body: &serde_json::Value) -> Error {
@@ -294,7 +321,10 @@ fn registry_error(code: u16, url: &str, body: &serde_json::Value) -> Error {
         body["message"].as_str().unwrap_or(&body.to_string())
     );
     if code >= 500 {
-        Error::BrokerUnreachable(msg)
+        Error::RegistryUnreachable {
+            url: url.to_string(),
+            message: msg,
+        }
     } else {
         Error::InvalidInput(msg)
     }

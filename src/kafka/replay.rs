@@ -519,8 +519,12 @@ impl ProducerContext for Delivery {
                 self.stats.delivered[*topic].fetch_add(1, Ordering::Relaxed);
             }
             Err((e, _)) => {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("delivery failed: {e}");
+                // a dead broker fails every queued message at once: log the first and then
+                // at 10, 100, … and every 10,000 failures, with the count, not one line per message
+                let n = self.stats.errors.fetch_add(1, Ordering::Relaxed) + 1;
+                if 10u64.pow(n.ilog10()) == n || n.is_multiple_of(10_000) {
+                    tracing::error!("delivery failed ({n} failures so far): {e}");
+                }
             }
         }
     }
