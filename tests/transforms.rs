@@ -1067,3 +1067,203 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
         assert_eq!(ours, theirs, "{q}: pyiceberg and DataFusion differ");
     }
 }
+
+/// The silver snapshot ids a gold table's current commit read (`olistlake.input-snapshots`).
+async fn silver_inputs(lake: &Lake, gold: &olistlake::lake::TableDef) -> Vec<Option<i64>> {
+    let summary = lake.current_summary(&gold.ident()).await.unwrap().unwrap();
+    let inputs: BTreeMap<&str, i64> = summary["olistlake.input-snapshots"]
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(t, id)| (t, id.parse().unwrap()))
+        .collect();
+    tables::ALL
+        .iter()
+        .filter(|d| d.namespace == "silver")
+        .map(|d| inputs.get(d.qualified().as_str()).copied())
+        .collect()
+}
+
+/// Issue 12 (4): a gold run while silver-build is half-way through its five commits reads the
+/// silver tables as the last complete silver run left them, never two runs mixed; once silver
+/// has completed, gold reads the new snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_reads_silver_of_one_complete_run() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    land_fixture(&env, &lake, None, "2017-11-01").await;
+    job_ok(&env, "silver-build", &["--full-refresh"]);
+    let complete = silver_snapshots(&lake).await;
+    land_fixture(&env, &lake, Some("2017-11-01"), "2017-11-08").await;
+
+    // silver-build paused before each commit; stopped for good in the third pause, when two
+    // of its tables have new snapshots and three do not
+    let week = ["--start", "2017-11-01", "--end", "2017-11-08"];
+    let mut child = env
+        .bin("silver-build")
+        .args(week)
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = 0;
+    for line in stderr.lines() {
+        if line.unwrap().contains("failpoint:") {
+            seen += 1;
+            if seen == 3 {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    let half = silver_snapshots(&lake).await;
+    let moved = half.iter().zip(&complete).filter(|(a, b)| a != b).count();
+    assert_eq!(moved, 2, "two silver tables committed before the kill");
+
+    job_ok(&env, "gold-bcg", &week);
+    assert_eq!(
+        silver_inputs(&lake, &tables::GOLD_SALE_STATS).await,
+        complete,
+        "gold-bcg must read the silver snapshots of the last complete run"
+    );
+
+    // the interval run again completes silver; gold then reads what it committed
+    job_ok(&env, "silver-build", &week);
+    job_ok(&env, "gold-leadtime", &week);
+    assert_eq!(
+        silver_inputs(&lake, &tables::GOLD_TIMESTAMP_STATS_WIDE).await,
+        silver_snapshots(&lake).await
+    );
+}
+
+/// Issue 12 (5): a full refresh for a category no item carries is refused (exit 1) and leaves
+/// the BCG tables as they were; an interval that cannot be parsed still prints the summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_category_and_bad_intervals_are_configuration_errors() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    land_fixture(&env, &lake, None, "2017-06-01").await;
+    job_ok(&env, "silver-build", &["--full-refresh"]);
+    job_ok(&env, "gold-bcg", &["--full-refresh"]);
+    let before = contents(&lake).await;
+    assert!(!before["gold.health_beauty_sales_stats_bcg"].is_empty());
+
+    let (code, s) = job(
+        &env,
+        "gold-bcg",
+        &["--category", "no_such_category", "--full-refresh"],
+    );
+    assert_eq!(code, 1, "{s}");
+    let error = s["error"].as_str().unwrap();
+    assert!(
+        error.contains("no_such_category") && error.contains("health_beauty"),
+        "{s}"
+    );
+    assert!(s["commits"].as_array().unwrap().is_empty());
+    assert_eq!(contents(&lake).await, before, "nothing committed");
+
+    for args in [
+        ["--start", "2017-02-01", "--end", "2017-01-01"],
+        ["--start", "yesterday", "--end", "2017-01-01"],
+    ] {
+        for name in JOBS.iter().chain(&["bronze-load"]) {
+            let (code, s) = job(&env, name, &args);
+            assert_eq!(code, 1, "{name} {args:?}: {s}");
+            assert_eq!(s["status"], "failed", "{name}");
+            assert!(
+                s["error"].as_str().unwrap().contains("configuration"),
+                "{s}"
+            );
+        }
+    }
+}
+
+/// Issue 12 (14): an order with a time outside 1990..2099 (a corrupt event) is left out of
+/// silver, counted and reported as a warning, so gold's lead-time checks keep passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_timestamp_is_left_out_of_silver_with_a_warning() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let mut b = scenario();
+    b.user("customer", "CX", "01000");
+    b.order(&Order {
+        id: "CORRUPT",
+        customer: "CX",
+        purchase: "2999-05-01 10:00:00",
+        approved: Some("2017-05-01 10:30:00"),
+        carrier: Some("2017-05-02 10:00:00"),
+        delivered: Some("2017-05-05 10:00:00"),
+        estimate: Some("2017-05-20 00:00:00"),
+        items: vec![("P1", "S1", "90.00", "10.00", "2017-05-03 00:00:00")],
+    });
+    // the corrupt value is the event's data time; its ingest time is an ordinary one
+    for rows in b.rows.values_mut() {
+        for r in rows.iter_mut().filter(|r| r["order_id"] == "CORRUPT") {
+            if r["ingest_time"].as_str().unwrap().starts_with("2999") {
+                r["ingest_time"] = json!("2017-05-01T10:00:00.500");
+                r["_kafka_timestamp"] = json!("2017-05-01T10:00:00.500");
+            }
+        }
+    }
+    b.write(&lake).await;
+    let s = job_ok(&env, "silver-build", &["--full-refresh"]);
+    let warnings = s["warnings"].to_string();
+    assert!(
+        warnings.contains("silver.order_timestamp: 1 row(s) left out, invalid: timestamp outside"),
+        "{s}"
+    );
+    assert_eq!(
+        s["metrics"]["tables"]["silver.order_timestamp"]["rows_left_out"]["invalid: timestamp outside 1990..2099"],
+        json!(1),
+        "{s}"
+    );
+    let corrupt = query(
+        &lake,
+        "SELECT order_id FROM silver.order_timestamp WHERE order_id = 'CORRUPT' \
+         UNION ALL SELECT order_id FROM silver.order_product WHERE order_id = 'CORRUPT'",
+    )
+    .await;
+    assert!(corrupt.is_empty(), "{corrupt:?}");
+    let (code, g) = job(&env, "gold-leadtime", &["--full-refresh"]);
+    assert_eq!(code, 0, "{g}");
+}
+
+/// The monitor reports the furthest stage an open order reached: a carrier time without an
+/// approval time (the data has such orders) is in transit since the hand-over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_stage_is_the_furthest_reached() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let mut b = Bronze::default();
+    b.product("P7", "toys", "2017-01-01 10:00:00");
+    b.user("seller", "S1", "01000");
+    b.user("customer", "CA", "01000");
+    b.geo("01000", Some(-23.5), -46.6, "sao paulo");
+    b.order(&Order {
+        id: "NOAPPROVAL",
+        customer: "CA",
+        purchase: "2017-05-10 00:00:00",
+        approved: None,
+        carrier: Some("2017-05-12 08:00:00"),
+        delivered: None,
+        estimate: Some("2017-05-31 00:00:00"),
+        items: vec![("P7", "S1", "10.00", "1.00", "2017-05-12 10:00:00")],
+    });
+    b.write(&lake).await;
+    job_ok(&env, "silver-build", &["--full-refresh"]);
+    job_ok(
+        &env,
+        "gold-leadtime",
+        &["--full-refresh", "--end", "2017-06-01"],
+    );
+    assert_eq!(
+        query(
+            &lake,
+            "SELECT order_id, stage, stage_entered_at FROM gold.delivery_monitor"
+        )
+        .await,
+        vec![row(&["NOAPPROVAL", "in_transit", "2017-05-12T08:00:00"])]
+    );
+}

@@ -1,8 +1,8 @@
 -- table: gold.delivery_monitor
 -- Every order open at {as_of} (purchased, not delivered, not canceled or unavailable), from
 -- the bronze rows ingested before it, so a backfilled run shows the state of its own day.
--- stage: awaiting_approval (since purchase), awaiting_carrier (since approval) or in_transit
--- (since handed to the carrier). days_overdue = as_of's date - the estimate's date (> 0: late).
+-- stage: the furthest reached of awaiting_approval (since purchase), awaiting_carrier (since
+-- approval) and in_transit (since handed to the carrier). days_overdue = as_of's date - the estimate's date (> 0: late).
 -- category and segment are those of the order's first item (its product's latest category
 -- and the (product, seller)'s overall segment), where known. The segment is computed in this
 -- job from the same silver snapshot (gold-leadtime borrows gold-bcg's two models), so the
@@ -15,15 +15,17 @@
 -- check warn not_null: estimated_delivery_date
 WITH open_orders AS (
     SELECT order_id,
+           -- the furthest stage reached: a carrier time without an approval time (both
+           -- exist in the data) is in transit, not awaiting approval
            CASE
-               WHEN approved IS NULL THEN 'awaiting_approval'
-               WHEN delivered_carrier IS NULL THEN 'awaiting_carrier'
-               ELSE 'in_transit'
+               WHEN delivered_carrier IS NOT NULL THEN 'in_transit'
+               WHEN approved IS NOT NULL THEN 'awaiting_carrier'
+               ELSE 'awaiting_approval'
            END AS stage,
            CASE
-               WHEN approved IS NULL THEN purchase
-               WHEN delivered_carrier IS NULL THEN approved
-               ELSE delivered_carrier
+               WHEN delivered_carrier IS NOT NULL THEN delivered_carrier
+               WHEN approved IS NOT NULL THEN approved
+               ELSE purchase
            END AS stage_entered_at
     FROM status_first
     WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL

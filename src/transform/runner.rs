@@ -17,7 +17,8 @@ use super::jobs::JobSpec;
 use super::model::{self, DROP_REASON, Level, Model, Scope};
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
-use crate::lake::{CommitKind, Lake, Pinned, ReadAt, tables};
+use crate::lake::consistent::RUN_TABLES;
+use crate::lake::{CommitKind, Lake, Pinned, ReadAt, TableDef, tables};
 
 /// Options of the transform jobs beyond the interval.
 #[derive(Debug, Clone)]
@@ -107,8 +108,18 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
 
     // 1. Pin what is read (the session reads each table at one snapshot): every commit names
-    //    the input snapshots.
-    let (ctx, pinned) = lake.session(&ReadAt::current()).await?;
+    //    the input snapshots. Silver is read as the last complete silver run left it, never
+    //    half-way through one (see `lake::consistent`).
+    let silver: Vec<&TableDef> = tables::ALL
+        .iter()
+        .copied()
+        .filter(|t| t.namespace == "silver" && spec.reads(&t.qualified()))
+        .collect();
+    let read_at = ReadAt {
+        as_of_ms: None,
+        snapshots: lake.consistent_snapshots(&silver).await?,
+    };
+    let (ctx, pinned) = lake.session(&read_at).await?;
     let pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
     run.metric("rows_read", rows_read(&pinned));
@@ -120,6 +131,9 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         .map(|(q, p)| (q.clone(), p.snapshot_id))
         .collect();
     functions::register(&ctx);
+    if spec.name == "gold-bcg" && run.full_refresh {
+        category_has_rows(&ctx, &opts.category).await?;
+    }
 
     clock.lap("pin_inputs");
     // 2. Views.
@@ -181,6 +195,17 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         serde_json::json!({"error": errors.len(), "warn": warnings.len()}),
     );
     run.warnings.extend(warnings);
+    // rows left out as invalid (not merely unplaceable) are data errors someone must see
+    for out in &outputs {
+        for (reason, n) in out.dropped.iter().filter(|(r, _)| r.starts_with("invalid")) {
+            let w = format!(
+                "{}: {n} row(s) left out, {reason}",
+                out.model.table.qualified()
+            );
+            tracing::warn!("{w}");
+            run.warnings.push(w);
+        }
+    }
     run.metric("tables", table_figures(&outputs));
     if !errors.is_empty() {
         return Err(Error::ChecksFailed(errors.join("; ")));
@@ -199,6 +224,15 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     // 6. Commits.
     let mut context = run.commit_context();
     context.input_snapshots = inputs;
+    // every table this run commits, so readers can tell a complete run from a half-done one
+    let committing: Vec<String> = outputs
+        .iter()
+        .filter(|o| o.kind.is_some())
+        .map(|o| o.model.table.qualified())
+        .collect();
+    context
+        .extra
+        .insert(RUN_TABLES.into(), committing.join(","));
     if spec.name == "gold-bcg" {
         context
             .extra
@@ -252,6 +286,34 @@ fn valid_category(opts: &Options) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A full refresh for a category no delivered item carries would replace the BCG tables with
+/// nothing: a misspelt `--category` is a configuration error, not an empty portfolio.
+async fn category_has_rows(ctx: &SessionContext, category: &str) -> Result<()> {
+    let sql = format!(
+        "SELECT category, count(*) AS n FROM silver.order_product WHERE category IS NOT NULL \
+         GROUP BY category ORDER BY (category = '{category}') DESC, n DESC, category LIMIT 6"
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut known = Vec::new();
+    for b in &batches {
+        let names = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let names = names
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8 after cast");
+        known.extend((0..b.num_rows()).map(|i| names.value(i).to_string()));
+    }
+    if known.first().map(String::as_str) == Some(category) || known.is_empty() {
+        // the category has rows, or silver is empty (nothing to build for any category)
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "--category `{category}`: no delivered item of silver.order_product has this category, \
+         so a full refresh would empty the BCG tables; the largest categories are {}",
+        known.join(", ")
+    )))
 }
 
 async fn guard_category(lake: &Lake, opts: &Options, full_refresh: bool) -> Result<()> {
@@ -333,7 +395,11 @@ async fn parameters(
 
 async fn newest_ingest(ctx: &SessionContext) -> Result<NaiveDateTime> {
     let batches = ctx
-        .sql("SELECT CAST(max(ingest_time) AS BIGINT) AS t FROM bronze.order_status")
+        // a corrupt time beyond silver's data-time window must not become the monitor's clock
+        .sql(
+            "SELECT CAST(max(ingest_time) AS BIGINT) AS t FROM bronze.order_status \
+             WHERE ingest_time <= TIMESTAMP '2099-12-31 23:59:59'",
+        )
         .await?
         .collect()
         .await?;
