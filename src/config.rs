@@ -15,29 +15,44 @@ use crate::error::{Error, Result};
 #[derive(Args, Debug, Clone)]
 pub struct LakeArgs {
     /// Warehouse location: a local directory, or `s3://bucket/prefix` for an S3-compatible store.
-    #[arg(long, env = "OLISTLAKE_WAREHOUSE", default_value = "lakehouse")]
+    #[arg(
+        long,
+        global = true,
+        env = "OLISTLAKE_WAREHOUSE",
+        default_value = "lakehouse"
+    )]
     pub warehouse: String,
 
     /// Iceberg catalog: `sqlite:PATH` or `postgres://user:pass@host:port/db` (SQL/JDBC catalog
     /// tables, shared with Spark and pyiceberg). Default: `sqlite:<warehouse>/catalog.db` for a
     /// local warehouse; an S3 warehouse needs an explicit catalog.
-    #[arg(long, env = "OLISTLAKE_CATALOG_URI")]
+    #[arg(long, global = true, env = "OLISTLAKE_CATALOG_URI")]
     pub catalog_uri: Option<String>,
 
     /// Catalog name recorded in the catalog tables (pyiceberg's `SqlCatalog(name)`).
-    #[arg(long, env = "OLISTLAKE_CATALOG_NAME", default_value = "olistlake")]
+    #[arg(
+        long,
+        global = true,
+        env = "OLISTLAKE_CATALOG_NAME",
+        default_value = "olistlake"
+    )]
     pub catalog_name: String,
 
     /// S3 endpoint URL (MinIO, s3s-fs); unset means AWS.
-    #[arg(long, env = "OLISTLAKE_S3_ENDPOINT")]
+    #[arg(long, global = true, env = "OLISTLAKE_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
 
     /// S3 region.
-    #[arg(long, env = "OLISTLAKE_S3_REGION", default_value = "us-east-1")]
+    #[arg(
+        long,
+        global = true,
+        env = "OLISTLAKE_S3_REGION",
+        default_value = "us-east-1"
+    )]
     pub s3_region: String,
 
     /// Use path-style S3 URLs (`endpoint/bucket/key`), as MinIO and s3s-fs need.
-    #[arg(long, env = "OLISTLAKE_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "OLISTLAKE_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub s3_path_style: bool,
 }
 

@@ -199,7 +199,17 @@ pub struct JobRun {
 impl JobRun {
     pub fn new(job: &str, args: &JobArgs) -> Result<JobRun> {
         let interval = Interval::parse(args.start.as_deref(), args.end.as_deref())?;
-        Ok(JobRun {
+        Ok(JobRun::with_interval(job, args, interval))
+    }
+
+    /// A run whose interval could not be parsed: reported (summary line, metrics) with an
+    /// open interval, like any failed run.
+    pub fn unparsed(job: &str, args: &JobArgs) -> JobRun {
+        JobRun::with_interval(job, args, Interval::default())
+    }
+
+    fn with_interval(job: &str, args: &JobArgs, interval: Interval) -> JobRun {
+        JobRun {
             job: job.to_string(),
             run_id: args
                 .run_id
@@ -214,7 +224,7 @@ impl JobRun {
             pushgateway: args.pushgateway.clone().filter(|u| !u.trim().is_empty()),
             started: Instant::now(),
             started_at: Utc::now(),
-        })
+        }
     }
 
     /// The context every commit of this run carries.
@@ -308,10 +318,8 @@ where
     init_logging();
     let mut run = match JobRun::new(name, args) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit();
-        }
+        // every exit path prints the summary line
+        Err(e) => return JobRun::unparsed(name, args).finish(Err(e), None).await,
     };
     let opened = match lake.resolve() {
         Ok(cfg) => Lake::open(&cfg).await,

@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -540,11 +540,45 @@ fn bad_config_fails_clearly() {
 #[test]
 fn wrong_s3_credentials_are_fatal() {
     let env = LakeEnv::new(Backend::S3Sqlite);
+    // `init` (a read command such as `tables` stops earlier: the lake has no catalog yet)
     let (code, msg) = failing(
         env.bin("olistlake")
-            .args(["tables"])
+            .args(["init"])
             .env("AWS_SECRET_ACCESS_KEY", "wrong"),
     );
     assert_eq!(code, 1, "{msg}");
     assert!(msg.contains("refused the credentials"), "{msg}");
+}
+
+/// The lake options are accepted after the subcommand too; a read command pointed at a lake
+/// that does not exist fails (exit 1) without creating a catalog there; a missing table is
+/// named once.
+#[test]
+fn admin_cli_options_after_the_subcommand_and_reads_create_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let lake = dir.path().join("lake");
+    let olistlake = || {
+        let mut c = Command::new(common::binary("olistlake"));
+        c.env_remove("OLISTLAKE_WAREHOUSE")
+            .env_remove("OLISTLAKE_CATALOG_URI");
+        c
+    };
+    let (code, msg) = failing(olistlake().args(["tables", "--warehouse"]).arg(&lake));
+    assert_eq!(code, 1, "{msg}");
+    assert!(msg.contains("no catalog at"), "{msg}");
+    assert!(!lake.exists(), "a read command created {}", lake.display());
+
+    run_ok(olistlake().args(["init", "--warehouse"]).arg(&lake));
+    run_ok(
+        olistlake()
+            .args(["tables", "--json", "--warehouse"])
+            .arg(&lake),
+    );
+    let (code, msg) = failing(
+        olistlake()
+            .args(["snapshots", "bronze.nope", "--warehouse"])
+            .arg(&lake),
+    );
+    assert_eq!(code, 1, "{msg}");
+    assert_eq!(msg.matches("bronze.nope").count(), 1, "{msg}");
 }

@@ -654,3 +654,59 @@ fn bad_input_missing_file() {
     std::fs::remove_file(dir.path().join(raw::CUSTOMERS.name)).unwrap();
     fails(&dir, &["olist_customers_dataset.csv: missing"]);
 }
+
+#[test]
+fn bad_input_reordered_header_truncated_gzip_and_invalid_utf8() {
+    // the right columns in another order say so
+    let dir = tiny(&[]);
+    let path = dir.path().join(raw::SELLERS.name);
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "\"seller_id\",\"seller_zip_code_prefix\"",
+        "\"seller_zip_code_prefix\",\"seller_id\"",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    fails(
+        &dir,
+        &[
+            "olist_sellers_dataset.csv line 1",
+            "columns are in another order",
+        ],
+    );
+
+    // a truncated .gz names the compressed file and the line reached
+    let dir = tiny(&[]);
+    let items = dir.path().join(raw::ITEMS.name);
+    let mut body = std::fs::read_to_string(&items).unwrap();
+    for n in 2..2000 {
+        body.push_str(&format!("o1,{n},p1,s1,2017-11-30 10:20:00,59.90,12.30\n"));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::remove_file(&items).unwrap();
+    std::fs::write(
+        dir.path().join(format!("{}.gz", raw::ITEMS.name)),
+        &gz[..gz.len() / 2],
+    )
+    .unwrap();
+    fails(
+        &dir,
+        &["olist_order_items_dataset.csv.gz line ", "read error"],
+    );
+
+    // invalid UTF-8 names its column
+    let dir = tiny(&[]);
+    let path = dir.path().join(raw::SELLERS.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"campinas").unwrap();
+    bytes[at] = 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    fails(
+        &dir,
+        &[
+            "olist_sellers_dataset.csv line 2",
+            "invalid UTF-8 in column seller_city",
+        ],
+    );
+}

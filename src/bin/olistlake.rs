@@ -174,6 +174,22 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         )
         .await),
         command => {
+            // reading a lake that is not there must not create an empty catalog in its place
+            let reads_only = matches!(
+                command,
+                Command::Tables | Command::Snapshots { .. } | Command::Sql { .. }
+            );
+            if reads_only
+                && let olistlake::config::CatalogUri::Sqlite(path) = &config.catalog
+                && !path.exists()
+            {
+                return Err(Error::Config(format!(
+                    "no catalog at {} (wrong --warehouse or --catalog-uri? `olistlake init` \
+                     creates one)",
+                    path.display()
+                ))
+                .into());
+            }
             let lake = Lake::open(&config).await?;
             admin(&lake, command, cli.json).await
         }

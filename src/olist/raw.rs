@@ -230,6 +230,8 @@ pub fn money(cents: i64) -> String {
 /// Reads one raw file record by record. Every error names the file, the line and the column.
 pub struct RawReader {
     file: String,
+    /// The file name as on disk, for messages.
+    shown: String,
     reader: csv::Reader<Box<dyn Read>>,
     record: csv::StringRecord,
 }
@@ -257,21 +259,32 @@ impl RawReader {
             .has_headers(true)
             .flexible(false)
             .from_reader(Box::new(buffered) as Box<dyn Read>);
+        // errors name the file as it is on disk (`….csv.gz` when compressed)
+        let shown = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.name.to_string());
         let header = reader
             .headers()
-            .map_err(|e| csv_error(spec.name, e))?
+            .map_err(|e| csv_error(&shown, spec.columns, 1, e))?
             .clone();
         let got: Vec<&str> = header.iter().map(str::trim).collect();
         if got != spec.columns {
             let missing: Vec<_> = spec.columns.iter().filter(|c| !got.contains(c)).collect();
             let extra: Vec<_> = got.iter().filter(|c| !spec.columns.contains(c)).collect();
+            let what = if missing.is_empty() && extra.is_empty() {
+                format!("the columns are in another order: {got:?}")
+            } else {
+                format!("missing {missing:?}, unexpected {extra:?}")
+            };
             return Err(Error::InvalidInput(format!(
-                "{} line 1: header does not match the dataset's (missing {missing:?}, unexpected {extra:?}; expected {:?})",
-                spec.name, spec.columns
+                "{shown} line 1: header does not match the dataset's ({what}; expected {:?})",
+                spec.columns
             )));
         }
         Ok(RawReader {
             file: spec.name.to_string(),
+            shown,
             reader,
             record: csv::StringRecord::new(),
         })
@@ -279,9 +292,12 @@ impl RawReader {
 
     /// Advances to the next record; false at the end.
     pub fn advance(&mut self) -> Result<bool> {
+        let columns = self.reader_columns();
+        // a read error (a truncated .gz) has no record position: name the line reached
+        let reached = self.reader.position().line();
         self.reader
             .read_record(&mut self.record)
-            .map_err(|e| csv_error(&self.file, e))
+            .map_err(|e| csv_error(&self.shown, &columns, reached, e))
     }
 
     pub fn line(&self) -> u64 {
@@ -292,7 +308,7 @@ impl RawReader {
         let columns = self.reader_columns();
         Error::InvalidInput(format!(
             "{} line {}, column {}: {what}",
-            self.file,
+            self.shown,
             self.line(),
             columns.get(col).copied().unwrap_or("?")
         ))
@@ -390,15 +406,18 @@ impl RawReader {
     }
 }
 
-fn csv_error(file: &str, e: csv::Error) -> Error {
-    let line = e.position().map(|p| p.line());
+fn csv_error(file: &str, columns: &[&str], reached: u64, e: csv::Error) -> Error {
+    let line = e.position().map(|p| p.line()).or(Some(reached));
     let what = match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => format!(
+            "invalid UTF-8 in column {}",
+            columns.get(err.field()).copied().unwrap_or("?")
+        ),
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => {
             format!("{len} fields where {expected_len} are expected (truncated or malformed row)")
         }
-        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
         csv::ErrorKind::Io(io) => format!("read error: {io}"),
         _ => e.to_string(),
     };
