@@ -1407,3 +1407,47 @@ async fn frozen_broker_is_a_retryable_failure_not_a_hang() {
     bronze_load_until_done(&s);
     assert_exactly_once(&s).await;
 }
+
+/// Issue 12 (10): a message of 5 MB (the topic allows it) does not stop the load: it is read,
+/// quarantined with its reason (it is not Avro), and every other message lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_megabyte_message_is_read_past() {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let s = setup();
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-03-01"]));
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &s.broker.bootstrap)
+        .create()
+        .unwrap();
+    let topic_limit =
+        AlterConfig::new(ResourceSpecifier::Topic("review")).set("max.message.bytes", "8388608");
+    admin
+        .alter_configs([&topic_limit], &AdminOptions::new())
+        .await
+        .unwrap()
+        .into_iter()
+        .for_each(|r| {
+            r.unwrap();
+        });
+    let big = vec![b'x'; 5 * 1024 * 1024];
+    let p: BaseProducer = KafkaClient::new(&s.broker.bootstrap)
+        .producer_config()
+        .set("message.max.bytes", "10000000")
+        .create()
+        .unwrap();
+    p.send(
+        BaseRecord::to("review")
+            .partition(0)
+            .key("big")
+            .payload(&big[..]),
+    )
+    .unwrap();
+    p.flush(Duration::from_secs(30)).unwrap();
+    // more ordinary messages behind it in the same partition
+    run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-06-01"]));
+
+    let out = run_ok(&mut s.env.bin("bronze-load"));
+    assert_eq!(summary(&out)["status"], "ok");
+    assert_eq!(quarantine_counts(&s.env).await["review"], 1);
+    assert_exactly_once(&s).await;
+}

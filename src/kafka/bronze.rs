@@ -296,6 +296,48 @@ pub struct Decoded {
     pub quarantined: Vec<(i32, i64)>,
 }
 
+impl Decoded {
+    /// Adds a later chunk's rows and quarantine rows.
+    fn absorb(&mut self, other: Decoded) -> Result<()> {
+        self.batches.extend(other.batches);
+        self.rows += other.rows;
+        if other.quarantine.num_rows() > 0 {
+            self.quarantine = arrow::compute::concat_batches(
+                &self.quarantine.schema(),
+                [&self.quarantine, &other.quarantine],
+            )?;
+        }
+        self.quarantined.extend(other.quarantined);
+        Ok(())
+    }
+}
+
+/// Decodes one chunk of a topic's messages, in read order. A partition stopped at an unknown
+/// schema id (in this chunk or an earlier one; recorded in `stopped`) contributes nothing from
+/// that offset on.
+async fn decode_chunk(
+    registry: &Registry,
+    topic: &'static Topic,
+    unknown: UnknownSchemas,
+    mut chunk: Vec<Raw>,
+    stopped: &mut BTreeMap<i32, (i64, u32)>,
+    loaded_at: i64,
+) -> Result<Decoded> {
+    if unknown == UnknownSchemas::Stop {
+        for (p, first) in first_unknown_schema_ids(registry, &chunk).await? {
+            stopped.entry(p).or_insert(first);
+        }
+    }
+    if !stopped.is_empty() {
+        chunk.retain(|r| stopped.get(&r.partition).is_none_or(|(o, _)| r.offset < *o));
+    }
+    decode_messages(registry, topic, chunk, loaded_at).await
+}
+
+/// Messages read before they are decoded (bounds memory: raw messages are dropped as soon as
+/// their rows exist).
+const DECODE_CHUNK: usize = 50_000;
+
 /// Decodes a topic's messages into bronze rows; what cannot be decoded becomes a quarantine
 /// row with the reason.
 pub async fn decode_messages(
@@ -419,8 +461,11 @@ async fn load_topic(
         .assign(&tpl)
         .map_err(|e| Error::BrokerUnreachable(format!("assign {}: {e}", topic.name)))?;
 
-    // read
-    let mut raws: Vec<Raw> = Vec::new();
+    // read, decoding every DECODE_CHUNK messages
+    let loaded_at = chrono::Utc::now().timestamp_micros();
+    let mut decoded = decode_messages(registry, topic, Vec::new(), loaded_at).await?;
+    let mut stopped: BTreeMap<i32, (i64, u32)> = BTreeMap::new();
+    let mut raws: Vec<Raw> = Vec::with_capacity(DECODE_CHUNK);
     let mut next = offsets.clone();
     let mut open: HashSet<i32> = stop.keys().copied().collect();
     let mut idle_since = Instant::now();
@@ -459,6 +504,13 @@ async fn load_topic(
                 bar.inc(1);
                 if next[&p] >= stop[&p] {
                     open.remove(&p);
+                }
+                if raws.len() >= DECODE_CHUNK {
+                    let chunk = std::mem::replace(&mut raws, Vec::with_capacity(DECODE_CHUNK));
+                    decoded.absorb(
+                        decode_chunk(registry, topic, unknown, chunk, &mut stopped, loaded_at)
+                            .await?,
+                    )?;
                 }
             }
             Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -513,18 +565,14 @@ async fn load_topic(
         }
     }
     bar.finish_and_clear();
-    let read_s = started.elapsed().as_secs_f64();
+    let read_decode_s = started.elapsed().as_secs_f64();
     // every message below each partition's stop offset was read (offsets may have gaps)
     for (p, s) in &stop {
         next.insert(*p, *s);
     }
+    decoded.absorb(decode_chunk(registry, topic, unknown, raws, &mut stopped, loaded_at).await?)?;
     // a message with an unknown schema id ends its partition's range (see the module docs)
-    let stopped = match unknown {
-        UnknownSchemas::Stop => first_unknown_schema_ids(registry, &raws).await?,
-        UnknownSchemas::Quarantine => BTreeMap::new(),
-    };
     if !stopped.is_empty() {
-        raws.retain(|r| stopped.get(&r.partition).is_none_or(|(o, _)| r.offset < *o));
         for (p, (offset, id)) in &stopped {
             tracing::error!(
                 topic = topic.name,
@@ -536,23 +584,20 @@ async fn load_topic(
             next.insert(*p, *offset);
         }
     }
-    if raws.is_empty() && next == stored {
+    let Decoded {
+        batches,
+        rows,
+        quarantine,
+        quarantined,
+    } = decoded;
+    let n_msgs = rows + quarantined.len() as u64;
+    if n_msgs == 0 && next == stored {
         return Ok(TopicLoad {
             offsets: next,
             stopped_at_unknown_schema: stopped,
             ..Default::default()
         });
     }
-
-    // decode
-    let n_msgs = raws.len() as u64;
-    let loaded_at = chrono::Utc::now().timestamp_micros();
-    let Decoded {
-        batches,
-        rows,
-        quarantine,
-        quarantined,
-    } = decode_messages(registry, topic, raws, loaded_at).await?;
 
     // quarantine first (skipping what an interrupted earlier run already put there) …
     let mut ctx = run.commit_context();
@@ -595,7 +640,7 @@ async fn load_topic(
     tracing::debug!(
         topic = topic.name,
         messages = n_msgs,
-        read_s,
+        read_decode_s,
         total_s = started.elapsed().as_secs_f64(),
         "loaded"
     );
