@@ -211,6 +211,126 @@ async fn cleanup(table: &Table, written: &AttemptFiles) {
     }
 }
 
+/// Iceberg's merge-append table properties, with Iceberg's defaults.
+const MIN_COUNT_TO_MERGE: (&str, usize) = ("commit.manifest.min-count-to-merge", 100);
+const MANIFEST_TARGET_SIZE: (&str, i64) = ("commit.manifest.target-size-bytes", 8 * 1024 * 1024);
+const MERGE_ENABLED: (&str, bool) = ("commit.manifest-merge.enabled", true);
+
+fn table_property<T: FromStr>(md: &TableMetadata, (key, default): (&str, T)) -> T {
+    md.properties()
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Merges small data manifests, as Iceberg's merge-append does: when the new snapshot would
+/// list `commit.manifest.min-count-to-merge` (100) or more data manifests of one partition
+/// spec smaller than `commit.manifest.target-size-bytes` (8 MiB), those written by earlier
+/// commits are rewritten into manifests of about the target size. Live entries stay as
+/// EXISTING with their snapshot ids and sequence numbers; DELETED entries of earlier commits
+/// are dropped (they describe older snapshots, whose own manifest lists still hold them).
+/// The manifests this commit wrote are never merged, so its snapshot's changes stay
+/// readable. A table's current snapshot thus lists fewer than min-count + a few manifests,
+/// however many commits it has had.
+async fn merge_small_manifests(
+    table: &Table,
+    manifests: Vec<ManifestFile>,
+    snapshot_id: i64,
+    written: &mut AttemptFiles,
+) -> Result<Vec<ManifestFile>> {
+    let md = table.metadata();
+    if !table_property(md, MERGE_ENABLED) {
+        return Ok(manifests);
+    }
+    let min_count = table_property(md, MIN_COUNT_TO_MERGE).max(2);
+    let target = table_property(md, MANIFEST_TARGET_SIZE);
+    let mergeable = |m: &ManifestFile| {
+        m.content == ManifestContentType::Data
+            && m.added_snapshot_id != snapshot_id
+            && m.manifest_length < target
+    };
+    let mut by_spec: HashMap<i32, usize> = HashMap::new();
+    for m in manifests.iter().filter(|m| mergeable(m)) {
+        *by_spec.entry(m.partition_spec_id).or_default() += 1;
+    }
+    let specs: HashSet<i32> = by_spec
+        .into_iter()
+        .filter(|(_, n)| *n >= min_count)
+        .map(|(spec, _)| spec)
+        .collect();
+    if specs.is_empty() {
+        return Ok(manifests);
+    }
+    let (merge, mut kept): (Vec<ManifestFile>, Vec<ManifestFile>) = manifests
+        .into_iter()
+        .partition(|m| mergeable(m) && specs.contains(&m.partition_spec_id));
+    let file_io = table.file_io();
+    for spec_id in specs {
+        // bins of about the target size, in manifest order
+        let mut bins: Vec<Vec<&ManifestFile>> = vec![Vec::new()];
+        let mut size = 0i64;
+        for m in merge.iter().filter(|m| m.partition_spec_id == spec_id) {
+            if size + m.manifest_length > target && !bins.last().is_some_and(Vec::is_empty) {
+                bins.push(Vec::new());
+                size = 0;
+            }
+            size += m.manifest_length;
+            bins.last_mut().expect("one bin at least").push(m);
+        }
+        for bin in bins.into_iter().filter(|b| !b.is_empty()) {
+            let mut writer = None;
+            let mut path = String::new();
+            let mut live = 0usize;
+            for manifest_file in bin {
+                let manifest = manifest_file.load_manifest(file_io).await?;
+                let (entries, meta) = manifest.into_parts();
+                let w = match &mut writer {
+                    Some(w) => w,
+                    None => {
+                        path = format!(
+                            "{}/metadata/{}-m-merged.{}",
+                            md.location(),
+                            Uuid::new_v4(),
+                            DataFileFormat::Avro
+                        );
+                        writer.insert(
+                            ManifestWriterBuilder::new(
+                                file_io.new_output(&path)?,
+                                Some(snapshot_id),
+                                meta.schema().clone(),
+                                meta.partition_spec().clone(),
+                            )
+                            .build_v2_data(),
+                        )
+                    }
+                };
+                for entry in entries.iter().filter(|e| e.is_alive()) {
+                    let seq = entry.sequence_number.ok_or_else(|| {
+                        Error::Catalog(format!(
+                            "manifest {} has an entry without sequence number",
+                            manifest_file.manifest_path
+                        ))
+                    })?;
+                    let added_by = entry.snapshot_id.unwrap_or(manifest_file.added_snapshot_id);
+                    w.add_existing_file(
+                        entry.data_file().clone(),
+                        added_by,
+                        seq,
+                        entry.file_sequence_number,
+                    )?;
+                    live += 1;
+                }
+            }
+            // a bin of manifests with only DELETED entries merges into nothing
+            if let Some(w) = writer.filter(|_| live > 0) {
+                written.0.push(path);
+                kept.push(w.write_manifest_file().await?);
+            }
+        }
+    }
+    Ok(kept)
+}
+
 /// Deletes the data files of a commit that was not published (best effort: what is left is an
 /// orphan that `remove-orphan-files` finds).
 async fn delete_data_files(table: &Table, files: &[DataFile]) {
@@ -375,6 +495,8 @@ async fn stage(
             manifests.push(rewritten);
         }
     }
+
+    let manifests = merge_small_manifests(table, manifests, snapshot_id, written).await?;
 
     let operation = match (kind, deleted_files) {
         (CommitKind::Append, _) => Operation::Append,

@@ -73,6 +73,8 @@ def main():
     a.add_argument("table")
     f = sub.add_parser("files")
     f.add_argument("table")
+    m = sub.add_parser("manifests")
+    m.add_argument("table")
     sub.add_parser("tables")
     o = sub.add_parser("overwrite-day")
     o.add_argument("table")
@@ -106,6 +108,10 @@ def main():
         for s in t.snapshots():
             _, rows = rows_of(t, s.snapshot_id)
             out[str(s.snapshot_id)] = rows
+    elif args.cmd == "manifests":
+        t = cat.load_table(args.table)
+        cur = t.current_snapshot()
+        out = len(cur.manifests(t.io)) if cur else 0
     elif args.cmd == "files":
         t = cat.load_table(args.table)
         files = t.inspect.files()
