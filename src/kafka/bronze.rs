@@ -22,7 +22,8 @@
 //! `--quarantine-unknown-schemas` is the operator's explicit decision that such messages are
 //! foreign data: they are then quarantined like any undecodable message.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
@@ -35,6 +36,7 @@ use serde::Serialize;
 
 use super::client::KafkaClient;
 use super::codec::{Cell, RowBuilder, avro_to_cell, decode, frame};
+use super::flat::FlatSchema;
 use super::registry::Registry;
 use super::topics::Topic;
 use crate::error::{Error, Exit, Result};
@@ -352,8 +354,9 @@ pub async fn decode_messages(
     let mut batches = Vec::new();
     let mut quarantined = Vec::new();
     let mut rows = 0u64;
+    let mut plans = HashMap::new();
     for raw in raws {
-        match decode_one(registry, topic, reader_schema, &raw, loaded_at).await? {
+        match decode_one(registry, topic, reader_schema, &raw, loaded_at, &mut plans).await? {
             Ok(cells) => {
                 good.push(&cells)
                     .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
@@ -679,13 +682,62 @@ async fn quarantined_offsets(
     Ok(out)
 }
 
-/// One message → the bronze row, or the reason it is quarantined.
+/// How messages written with one schema id become one topic's bronze rows, worked out once
+/// per id (the loader's hot path decodes millions of messages with a handful of ids).
+struct Plan {
+    writer: Arc<apache_avro::Schema>,
+    /// Set when the id belongs to another record (another topic's schema): every message
+    /// with it is quarantined with this reason.
+    wrong_record: Option<String>,
+    /// The fast decoder, for the flat shape every topic schema has.
+    flat: Option<FlatSchema>,
+    /// Per bronze column, the position of its value among the writer's fields (None: a
+    /// Kafka column, or a field the writer lacks and the reader defaults to null).
+    sources: Vec<Option<usize>>,
+}
+
+impl Plan {
+    fn new(
+        id: u32,
+        writer: Arc<apache_avro::Schema>,
+        topic: &Topic,
+        reader: &apache_avro::Schema,
+    ) -> Plan {
+        let (written_as, expected) = (writer.name(), reader.name());
+        let wrong_record = (written_as.map(|n| n.fullname(None))
+            != expected.map(|n| n.fullname(None)))
+        .then(|| {
+            format!(
+                "schema id {id} is a `{}` record, not this topic's `{}`",
+                written_as.map(|n| n.fullname(None)).unwrap_or_default(),
+                expected.map(|n| n.fullname(None)).unwrap_or_default()
+            )
+        });
+        let flat = FlatSchema::of(&writer);
+        let sources = topic
+            .bronze
+            .columns
+            .iter()
+            .map(|(name, _, _)| flat.as_ref().and_then(|f| f.field_index(name)))
+            .collect();
+        Plan {
+            writer,
+            wrong_record,
+            flat,
+            sources,
+        }
+    }
+}
+
+/// One message → the bronze row, or the reason it is quarantined. `plans` caches the
+/// [`Plan`] of each schema id met.
 async fn decode_one(
     registry: &Registry,
     topic: &Topic,
     reader: &apache_avro::Schema,
     raw: &Raw,
     loaded_at: i64,
+    plans: &mut HashMap<u32, Plan>,
 ) -> Result<std::result::Result<Vec<Cell>, String>> {
     let Some(payload) = &raw.payload else {
         return Ok(Err("message has no value".into()));
@@ -694,24 +746,31 @@ async fn decode_one(
         Ok(f) => f,
         Err(e) => return Ok(Err(e)),
     };
-    let Some(writer) = registry.schema_by_id(id).await? else {
-        return Ok(Err(format!("unknown schema id {id}")));
+    let plan = match plans.entry(id) {
+        std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+        std::collections::hash_map::Entry::Vacant(new) => {
+            let Some(writer) = registry.schema_by_id(id).await? else {
+                return Ok(Err(format!("unknown schema id {id}")));
+            };
+            new.insert(Plan::new(id, writer, topic, reader))
+        }
     };
-    // a value written with another topic's schema would decode as all-null fields
-    let (written_as, expected) = (writer.name(), reader.name());
-    if written_as.map(|n| n.fullname(None)) != expected.map(|n| n.fullname(None)) {
-        return Ok(Err(format!(
-            "schema id {id} is a `{}` record, not this topic's `{}`",
-            written_as.map(|n| n.fullname(None)).unwrap_or_default(),
-            expected.map(|n| n.fullname(None)).unwrap_or_default()
-        )));
+    if let Some(reason) = &plan.wrong_record {
+        return Ok(Err(reason.clone()));
     }
-    let record = match decode(body, &writer, reader) {
-        Ok(r) => r,
-        Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+    // the writer's values in its field order (flat shape), or by name (any other shape)
+    let (values, named) = match &plan.flat {
+        Some(flat) => match flat.decode_values(body) {
+            Ok(v) => (v, Vec::new()),
+            Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+        },
+        None => match decode(body, &plan.writer, reader) {
+            Ok(r) => (Vec::new(), r),
+            Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+        },
     };
     let mut cells = Vec::with_capacity(topic.bronze.columns.len());
-    for (name, col, _) in topic.bronze.columns {
+    for ((name, col, _), source) in topic.bronze.columns.iter().zip(&plan.sources) {
         let cell = match *name {
             "_kafka_key" => raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
             "_kafka_partition" => Cell::Int(raw.partition),
@@ -719,14 +778,20 @@ async fn decode_one(
             "_kafka_timestamp" => Cell::Micros(raw.timestamp_ms * 1000),
             "_schema_id" => Cell::Int(id as i32),
             "_loaded_at" => Cell::Micros(loaded_at),
-            field => match record.iter().find(|(n, _)| n == field) {
-                Some((_, v)) => match avro_to_cell(v, *col) {
-                    Ok(c) => c,
-                    Err(e) => return Ok(Err(format!("schema id {id}: field {field}: {e}"))),
-                },
-                // a field the writer schema lacks and the reader defaults to null
-                None => Cell::Null,
-            },
+            field => {
+                let value = match source {
+                    Some(i) => values.get(*i),
+                    None => named.iter().find(|(n, _)| n == field).map(|(_, v)| v),
+                };
+                match value {
+                    Some(v) => match avro_to_cell(v, *col) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Err(format!("schema id {id}: field {field}: {e}"))),
+                    },
+                    // a field the writer schema lacks and the reader defaults to null
+                    None => Cell::Null,
+                }
+            }
         };
         cells.push(cell);
     }

@@ -69,6 +69,22 @@ impl FlatSchema {
 
     /// Decodes a whole body; every byte must be used and none may be missing.
     pub fn decode(&self, body: &[u8]) -> Result<Vec<(String, Value)>, String> {
+        let values = self.decode_values(body)?;
+        Ok(self
+            .fields
+            .iter()
+            .map(|(name, _, _)| name.clone())
+            .zip(values)
+            .collect())
+    }
+
+    /// The position of a field among the record's fields.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|(n, _, _)| n == name)
+    }
+
+    /// Decodes a whole body into its values in field order (the loader's hot path: no names).
+    pub fn decode_values(&self, body: &[u8]) -> Result<Vec<Value>, String> {
         let mut r = Reader { buf: body, pos: 0 };
         let mut out = Vec::with_capacity(self.fields.len());
         for (name, p, null) in &self.fields {
@@ -85,7 +101,7 @@ impl FlatSchema {
                 }
                 None => r.prim(*p).map_err(|e| format!("field {name}: {e}"))?,
             };
-            out.push((name.clone(), v));
+            out.push(v);
         }
         if r.pos != body.len() {
             return Err(format!(
