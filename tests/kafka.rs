@@ -579,6 +579,35 @@ fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
     p.flush(Duration::from_secs(10)).unwrap();
 }
 
+/// Starts bronze-load paused `pause_ms` before each commit and returns once its first pause
+/// has begun (data files written, nothing committed); its stderr is drained from then on.
+fn bronze_load_paused_before_commit(
+    s: &Setup,
+    pause_ms: u64,
+    idle_timeout_s: Option<u64>,
+) -> std::process::Child {
+    let mut cmd = s.env.bin("bronze-load");
+    cmd.env(
+        "OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS",
+        pause_ms.to_string(),
+    );
+    if let Some(idle) = idle_timeout_s {
+        cmd.env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", idle.to_string());
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
+        line.clear();
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
 /// Undecodable messages go to the quarantine with their reason; for every topic Kafka = bronze
 /// + quarantine, and a re-run does not quarantine them twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -898,19 +927,7 @@ async fn broker_down_is_retryable() {
     s.broker.resume();
 
     // mid-run: the broker dies while the first topic's files are written
-    let mut child = s
-        .env
-        .bin("bronze-load")
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "2000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
-        line.clear();
-    }
+    let child = bronze_load_paused_before_commit(&s, 2000, None);
     s.broker.kill();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(75));
@@ -1212,21 +1229,8 @@ async fn cluster_survives_a_broker_killed_during_replay_and_load() {
     assert_eq!(seqs.len(), msgs.len(), "no duplicates");
 
     s.broker.resume();
-    let mut load = s
-        .env
-        .bin("bronze-load")
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "300")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(load.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
-        line.clear();
-    }
+    let load = bronze_load_paused_before_commit(&s, 300, None);
     s.broker.kill_node(1);
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let out = load.wait_with_output().unwrap();
     let code = out.status.code().unwrap();
     assert!(
@@ -1249,22 +1253,8 @@ async fn cluster_down_then_leader_change_between_loads() {
     run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-09-01"]));
     let lake = s.env.lake().await;
 
-    let mut load = s
-        .env
-        .bin("bronze-load")
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "2000")
-        .env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", "10")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(load.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
-        line.clear();
-    }
+    let load = bronze_load_paused_before_commit(&s, 2000, Some(10));
     s.broker.kill();
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let out = load.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(75), "{}", summary(&out));
     // every table is either loaded whole (its commit happened before the stop) or untouched
@@ -1365,20 +1355,7 @@ fn partition_leaders(bootstrap: &str) -> BTreeMap<(String, i32), i32> {
 async fn frozen_broker_is_a_retryable_failure_not_a_hang() {
     let s = setup();
     run_ok(replay_cmd(&s).args(["--speed", "max", "--until", "2017-06-01"]));
-    let mut load = s
-        .env
-        .bin("bronze-load")
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1000")
-        .env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", "10")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(load.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
-        line.clear();
-    }
+    let mut load = bronze_load_paused_before_commit(&s, 1000, Some(10));
     let pids = s.broker.pids();
     let signal = |sig: &str| {
         for (_, pid) in &pids {
@@ -1389,7 +1366,6 @@ async fn frozen_broker_is_a_retryable_failure_not_a_hang() {
         }
     };
     signal("-STOP");
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let started = Instant::now();
     let code = loop {
         if let Some(status) = load.try_wait().unwrap() {

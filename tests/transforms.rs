@@ -807,6 +807,32 @@ async fn failing_check_aborts_every_commit() {
     assert_eq!(runs, vec![row(&["failed", "1"])]);
 }
 
+/// Runs silver-build paused before each commit and kills it (SIGKILL) in its `n`th pause,
+/// when `n - 1` tables are committed.
+fn silver_build_killed_in_pause(env: &LakeEnv, args: &[&str], n: usize) {
+    let mut child = env
+        .bin("silver-build")
+        .args(args)
+        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = 0;
+    for line in stderr.lines() {
+        if line.unwrap().contains("failpoint:") {
+            seen += 1;
+            if seen == n {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(seen, n, "silver-build ended before its pause number {n}");
+}
+
 async fn silver_snapshots(lake: &Lake) -> Vec<Option<i64>> {
     let mut out = Vec::new();
     for def in tables::ALL.iter().filter(|d| d.namespace == "silver") {
@@ -984,27 +1010,7 @@ async fn killed_mid_run_then_rerun_completes() {
     land_fixture(&env, &lake, Some("2017-11-01"), "2017-11-08").await;
 
     // Pause before each commit; kill -9 in the third table's pause.
-    let mut child = env
-        .bin("silver-build")
-        .args(["--start", "2017-11-01", "--end", "2017-11-08"])
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = 0;
-    for line in stderr.lines() {
-        if line.unwrap().contains("failpoint:") {
-            seen += 1;
-            if seen == 3 {
-                child.kill().unwrap();
-                break;
-            }
-        }
-    }
-    child.wait().unwrap();
-    assert_eq!(seen, 3);
+    silver_build_killed_in_pause(&env, &["--start", "2017-11-01", "--end", "2017-11-08"], 3);
     let killed = contents(&lake).await;
     // Readable by the independent reader too, with the same rows.
     for def in tables::ALL.iter().filter(|d| d.namespace == "silver") {
@@ -1098,26 +1104,7 @@ async fn gold_reads_silver_of_one_complete_run() {
     // silver-build paused before each commit; stopped for good in the third pause, when two
     // of its tables have new snapshots and three do not
     let week = ["--start", "2017-11-01", "--end", "2017-11-08"];
-    let mut child = env
-        .bin("silver-build")
-        .args(week)
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = 0;
-    for line in stderr.lines() {
-        if line.unwrap().contains("failpoint:") {
-            seen += 1;
-            if seen == 3 {
-                child.kill().unwrap();
-                break;
-            }
-        }
-    }
-    child.wait().unwrap();
+    silver_build_killed_in_pause(&env, &week, 3);
     let half = silver_snapshots(&lake).await;
     let moved = half.iter().zip(&complete).filter(|(a, b)| a != b).count();
     assert_eq!(moved, 2, "two silver tables committed before the kill");

@@ -24,9 +24,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use iceberg::spec::{
-    DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestFile,
-    ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot, SnapshotReference,
-    SnapshotRetention, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
+    DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestEntry,
+    ManifestFile, ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot,
+    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
 };
 use iceberg::table::Table;
 use iceberg::{Catalog, MetadataLocation, TableIdent};
@@ -305,12 +305,7 @@ async fn merge_small_manifests(
                     }
                 };
                 for entry in entries.iter().filter(|e| e.is_alive()) {
-                    let seq = entry.sequence_number.ok_or_else(|| {
-                        Error::Catalog(format!(
-                            "manifest {} has an entry without sequence number",
-                            manifest_file.manifest_path
-                        ))
-                    })?;
+                    let seq = entry_sequence_number(entry, manifest_file)?;
                     let added_by = entry.snapshot_id.unwrap_or(manifest_file.added_snapshot_id);
                     w.add_existing_file(
                         entry.data_file().clone(),
@@ -329,6 +324,16 @@ async fn merge_small_manifests(
         }
     }
     Ok(kept)
+}
+
+/// The data sequence number of a live manifest entry (always set once a manifest is committed).
+fn entry_sequence_number(entry: &ManifestEntry, manifest: &ManifestFile) -> Result<i64> {
+    entry.sequence_number.ok_or_else(|| {
+        Error::Catalog(format!(
+            "manifest {} has an entry without sequence number",
+            manifest.manifest_path
+        ))
+    })
 }
 
 /// Deletes the data files of a commit that was not published (best effort: what is left is an
@@ -466,12 +471,7 @@ async fn stage(
             )
             .build_v2_data();
             for entry in entries.iter().filter(|e| e.is_alive()) {
-                let seq = entry.sequence_number.ok_or_else(|| {
-                    Error::Catalog(format!(
-                        "manifest {} has an entry without sequence number",
-                        manifest_file.manifest_path
-                    ))
-                })?;
+                let seq = entry_sequence_number(entry, manifest_file)?;
                 let file = entry.data_file().clone();
                 if is_replaced(kind, &targets, spec_id, default_spec, &file) {
                     deleted_files += 1;
