@@ -1060,18 +1060,14 @@ async fn concurrent_bronze_loads_load_each_message_once() {
         "{}",
         summary(&out)
     );
+    assert_exactly_once(&s).await;
+    assert_eq!(
+        kafka_counts(&s.broker.bootstrap),
+        kafka,
+        "nothing was added meanwhile"
+    );
     let lake = s.env.lake().await;
-    let (bronze, q) = (bronze_counts(&s.env).await, quarantine_counts(&s.env).await);
-    for t in &TOPICS {
-        let quarantined = q.get(t.name).copied().unwrap_or(0);
-        assert_eq!(kafka[t.name], bronze[t.name] + quarantined, "{}", t.name);
-        assert_eq!(
-            duplicate_offsets(&lake, &format!("bronze.{}", t.name)).await,
-            0,
-            "{}",
-            t.name
-        );
-    }
+    let q = quarantine_counts(&s.env).await;
     assert_eq!(q["order_status"], 1, "the poison message quarantined once");
     assert_eq!(duplicate_offsets(&lake, "bronze._quarantine").await, 0);
     // no data file of the losing attempts is left behind in the tables' data folders

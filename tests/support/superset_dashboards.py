@@ -111,6 +111,13 @@ def main() -> int:
             shot = args.out / f"{d['slug'] or d['id']}.png"
             page.screenshot(path=str(shot), full_page=True)
             share, colors = ink(shot)
+            # on a loaded machine the grid can draw its charts seconds after their data came:
+            # look again for a while before reporting a blank page
+            settle = time.monotonic() + 30
+            while share <= 0.03 and time.monotonic() < settle:
+                page.wait_for_timeout(2000)
+                page.screenshot(path=str(shot), full_page=True)
+                share, colors = ink(shot)
             report["dashboards"].append({
                 **d, "charts": expected, "queries": queries, "screenshot": str(shot),
                 "ink": round(share, 4), "colors": colors, "chart_errors": chart_errors,
