@@ -111,12 +111,12 @@ pub enum UnknownSchemas {
 }
 
 /// The offsets stored in a table's current snapshot (empty when there is none).
-fn offsets_in(md: &TableMetadata) -> std::result::Result<BTreeMap<i32, i64>, String> {
+fn offsets_in(md: &TableMetadata) -> Result<BTreeMap<i32, i64>> {
     match md
         .current_snapshot()
         .and_then(|s| s.summary().additional_properties.get(OFFSETS_KEY))
     {
-        Some(s) => parse_offsets(s).map_err(|e| e.to_string()),
+        Some(s) => parse_offsets(s),
         None => Ok(BTreeMap::new()),
     }
 }
@@ -126,7 +126,7 @@ fn offsets_unchanged(
     expected: BTreeMap<i32, i64>,
 ) -> impl Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync {
     move |md| {
-        let now = offsets_in(md)?;
+        let now = offsets_in(md).map_err(|e| e.to_string())?;
         if now == expected {
             Ok(())
         } else {
@@ -175,14 +175,7 @@ fn no_quarantine_since(
 
 /// The offsets stored with a bronze table's current snapshot.
 pub async fn stored_offsets(lake: &Lake, topic: &Topic) -> Result<BTreeMap<i32, i64>> {
-    match lake
-        .current_summary(&topic.bronze.ident())
-        .await?
-        .and_then(|mut summary| summary.remove(OFFSETS_KEY))
-    {
-        Some(s) => parse_offsets(&s),
-        None => Ok(BTreeMap::new()),
-    }
+    offsets_in(lake.table(&topic.bronze.ident()).await?.metadata())
 }
 
 /// Loads every topic of `topics`; returns `NothingToDo` when no topic had new messages.
@@ -264,31 +257,6 @@ pub struct Raw {
     pub payload: Option<Vec<u8>>,
 }
 
-/// The first message of each partition whose schema id the registry does not know:
-/// partition → (offset, id). Messages without a valid frame are not counted (they are
-/// quarantined: no registry can decode them).
-pub async fn first_unknown_schema_ids(
-    registry: &Registry,
-    raws: &[Raw],
-) -> Result<BTreeMap<i32, (i64, u32)>> {
-    let mut out: BTreeMap<i32, (i64, u32)> = BTreeMap::new();
-    for raw in raws {
-        if out
-            .get(&raw.partition)
-            .is_some_and(|(o, _)| *o < raw.offset)
-        {
-            continue;
-        }
-        let Some(Ok((id, _))) = raw.payload.as_deref().map(frame) else {
-            continue;
-        };
-        if registry.schema_by_id(id).await?.is_none() {
-            out.insert(raw.partition, (raw.offset, id));
-        }
-    }
-    Ok(out)
-}
-
 /// Messages of one topic turned into bronze rows and quarantine rows.
 pub struct Decoded {
     pub batches: Vec<RecordBatch>,
@@ -314,39 +282,21 @@ impl Decoded {
     }
 }
 
-/// Decodes one chunk of a topic's messages, in read order. A partition stopped at an unknown
-/// schema id (in this chunk or an earlier one; recorded in `stopped`) contributes nothing from
-/// that offset on.
-async fn decode_chunk(
-    registry: &Registry,
-    topic: &'static Topic,
-    unknown: UnknownSchemas,
-    mut chunk: Vec<Raw>,
-    stopped: &mut BTreeMap<i32, (i64, u32)>,
-    loaded_at: i64,
-) -> Result<Decoded> {
-    if unknown == UnknownSchemas::Stop {
-        for (p, first) in first_unknown_schema_ids(registry, &chunk).await? {
-            stopped.entry(p).or_insert(first);
-        }
-    }
-    if !stopped.is_empty() {
-        chunk.retain(|r| stopped.get(&r.partition).is_none_or(|(o, _)| r.offset < *o));
-    }
-    decode_messages(registry, topic, chunk, loaded_at).await
-}
-
 /// Messages read before they are decoded (bounds memory: raw messages are dropped as soon as
 /// their rows exist).
 const DECODE_CHUNK: usize = 50_000;
 
-/// Decodes a topic's messages into bronze rows; what cannot be decoded becomes a quarantine
-/// row with the reason.
+/// Decodes a topic's messages (in read order) into bronze rows; what cannot be decoded becomes
+/// a quarantine row with the reason. With `stop_at_unknown`, a message whose schema id the
+/// registry does not know is not quarantined: it ends its partition's range (recorded there as
+/// partition → (offset, id), also across calls), and later messages of that partition are left
+/// out (see the module docs).
 pub async fn decode_messages(
     registry: &Registry,
     topic: &'static Topic,
     raws: Vec<Raw>,
     loaded_at: i64,
+    mut stop_at_unknown: Option<&mut BTreeMap<i32, (i64, u32)>>,
 ) -> Result<Decoded> {
     let reader_schema = topic.schema();
     let mut good = RowBuilder::new(topic.bronze);
@@ -356,36 +306,52 @@ pub async fn decode_messages(
     let mut rows = 0u64;
     let mut plans = HashMap::new();
     for raw in raws {
-        match decode_one(registry, topic, reader_schema, &raw, loaded_at, &mut plans).await? {
-            Ok(cells) => {
-                good.push(&cells)
-                    .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
-                rows += 1;
-                if good.len() >= BATCH_ROWS {
-                    batches.push(good.finish()?);
-                }
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    topic = topic.name,
-                    partition = raw.partition,
-                    offset = raw.offset,
-                    "quarantined: {reason}"
-                );
-                bad.push(&[
-                    Cell::Str(topic.name.to_string()),
-                    Cell::Int(raw.partition),
-                    Cell::Long(raw.offset),
-                    raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
-                    raw.payload.clone().map(Cell::Bytes).unwrap_or(Cell::Null),
-                    Cell::Str(reason),
-                    Cell::Micros(raw.timestamp_ms * 1000),
-                    Cell::Micros(loaded_at),
-                ])
-                .map_err(Error::InvalidInput)?;
-                quarantined.push((raw.partition, raw.offset));
-            }
+        let stopped_before = |stopped: &BTreeMap<i32, (i64, u32)>| {
+            stopped
+                .get(&raw.partition)
+                .is_some_and(|(o, _)| raw.offset >= *o)
+        };
+        if stop_at_unknown.as_deref().is_some_and(stopped_before) {
+            continue;
         }
+        let reason =
+            match decode_one(registry, topic, reader_schema, &raw, loaded_at, &mut plans).await? {
+                Outcome::Row(cells) => {
+                    good.push(&cells)
+                        .map_err(|e| Error::InvalidInput(format!("{}: {e}", topic.name)))?;
+                    rows += 1;
+                    if good.len() >= BATCH_ROWS {
+                        batches.push(good.finish()?);
+                    }
+                    continue;
+                }
+                Outcome::UnknownSchema(id) => match stop_at_unknown.as_deref_mut() {
+                    Some(stopped) => {
+                        stopped.insert(raw.partition, (raw.offset, id));
+                        continue;
+                    }
+                    None => format!("unknown schema id {id}"),
+                },
+                Outcome::Quarantine(reason) => reason,
+            };
+        tracing::warn!(
+            topic = topic.name,
+            partition = raw.partition,
+            offset = raw.offset,
+            "quarantined: {reason}"
+        );
+        bad.push(&[
+            Cell::Str(topic.name.to_string()),
+            Cell::Int(raw.partition),
+            Cell::Long(raw.offset),
+            raw.key.clone().map(Cell::Str).unwrap_or(Cell::Null),
+            raw.payload.clone().map(Cell::Bytes).unwrap_or(Cell::Null),
+            Cell::Str(reason),
+            Cell::Micros(raw.timestamp_ms * 1000),
+            Cell::Micros(loaded_at),
+        ])
+        .map_err(Error::InvalidInput)?;
+        quarantined.push((raw.partition, raw.offset));
     }
     if !good.is_empty() {
         batches.push(good.finish()?);
@@ -466,7 +432,7 @@ async fn load_topic(
 
     // read, decoding every DECODE_CHUNK messages
     let loaded_at = chrono::Utc::now().timestamp_micros();
-    let mut decoded = decode_messages(registry, topic, Vec::new(), loaded_at).await?;
+    let mut decoded = decode_messages(registry, topic, Vec::new(), loaded_at, None).await?;
     let mut stopped: BTreeMap<i32, (i64, u32)> = BTreeMap::new();
     let mut raws: Vec<Raw> = Vec::with_capacity(DECODE_CHUNK);
     let mut next = offsets.clone();
@@ -510,20 +476,20 @@ async fn load_topic(
                 }
                 if raws.len() >= DECODE_CHUNK {
                     let chunk = std::mem::replace(&mut raws, Vec::with_capacity(DECODE_CHUNK));
-                    decoded.absorb(
-                        decode_chunk(registry, topic, unknown, chunk, &mut stopped, loaded_at)
-                            .await?,
-                    )?;
+                    let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
+                    decoded
+                        .absorb(decode_messages(registry, topic, chunk, loaded_at, stop).await?)?;
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
+            Some(Err(KafkaError::PartitionEOF(p)))
                 if next
                     .get(&p)
-                    .is_some_and(|n| *n >= stop.get(&p).copied().unwrap_or(0))
-                {
-                    open.remove(&p);
-                }
+                    .is_some_and(|n| *n >= stop.get(&p).copied().unwrap_or(0)) =>
+            {
+                open.remove(&p);
             }
+            // the end of a partition not yet read to its stop offset: keep polling
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             // a broker of the cluster lost: librdkafka fetches from the new leader
             Some(Err(e)) if crate::kafka::client::is_transient(&e) => {
                 transient = Some(e.to_string());
@@ -540,31 +506,25 @@ async fn load_topic(
                     topic.name
                 )));
             }
-            None => {
-                if let Some(e) = transient
-                    .as_ref()
-                    .filter(|_| idle_since.elapsed() > idle_timeout())
-                {
+            None if idle_since.elapsed() > idle_timeout() => {
+                if let Some(e) = &transient {
                     return Err(Error::BrokerUnreachable(format!(
                         "reading {}: nothing for {} s, last error: {e}",
                         topic.name,
                         idle_timeout().as_secs()
                     )));
                 }
-                if idle_since.elapsed() > idle_timeout() {
-                    let waiting: Vec<String> = open
-                        .iter()
-                        .map(|p| {
-                            format!("{}/{p} at offset {} (end {})", topic.name, next[p], stop[p])
-                        })
-                        .collect();
-                    return Err(Error::PartitionStuck(format!(
-                        "no message for {} s from {}",
-                        idle_timeout().as_secs(),
-                        waiting.join(", ")
-                    )));
-                }
+                let waiting: Vec<String> = open
+                    .iter()
+                    .map(|p| format!("{}/{p} at offset {} (end {})", topic.name, next[p], stop[p]))
+                    .collect();
+                return Err(Error::PartitionStuck(format!(
+                    "no message for {} s from {}",
+                    idle_timeout().as_secs(),
+                    waiting.join(", ")
+                )));
             }
+            None => {}
         }
     }
     bar.finish_and_clear();
@@ -573,19 +533,18 @@ async fn load_topic(
     for (p, s) in &stop {
         next.insert(*p, *s);
     }
-    decoded.absorb(decode_chunk(registry, topic, unknown, raws, &mut stopped, loaded_at).await?)?;
+    let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
+    decoded.absorb(decode_messages(registry, topic, raws, loaded_at, stop).await?)?;
     // a message with an unknown schema id ends its partition's range (see the module docs)
-    if !stopped.is_empty() {
-        for (p, (offset, id)) in &stopped {
-            tracing::error!(
-                topic = topic.name,
-                partition = p,
-                offset,
-                schema_id = id,
-                "unknown schema id: this partition's load stops before it"
-            );
-            next.insert(*p, *offset);
-        }
+    for (p, (offset, id)) in &stopped {
+        tracing::error!(
+            topic = topic.name,
+            partition = p,
+            offset,
+            schema_id = id,
+            "unknown schema id: this partition's load stops before it"
+        );
+        next.insert(*p, *offset);
     }
     let Decoded {
         batches,
@@ -729,8 +688,17 @@ impl Plan {
     }
 }
 
-/// One message → the bronze row, or the reason it is quarantined. `plans` caches the
-/// [`Plan`] of each schema id met.
+/// What becomes of one message.
+enum Outcome {
+    Row(Vec<Cell>),
+    /// Undecodable, with the reason.
+    Quarantine(String),
+    /// Written with a schema id the registry does not know (decodable with the right one).
+    UnknownSchema(u32),
+}
+
+/// One message → the bronze row, or why not. `plans` caches the [`Plan`] of each schema id
+/// met.
 async fn decode_one(
     registry: &Registry,
     topic: &Topic,
@@ -738,35 +706,35 @@ async fn decode_one(
     raw: &Raw,
     loaded_at: i64,
     plans: &mut HashMap<u32, Plan>,
-) -> Result<std::result::Result<Vec<Cell>, String>> {
+) -> Result<Outcome> {
     let Some(payload) = &raw.payload else {
-        return Ok(Err("message has no value".into()));
+        return Ok(Outcome::Quarantine("message has no value".into()));
     };
     let (id, body) = match frame(payload) {
         Ok(f) => f,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Outcome::Quarantine(e)),
     };
     let plan = match plans.entry(id) {
         std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
         std::collections::hash_map::Entry::Vacant(new) => {
             let Some(writer) = registry.schema_by_id(id).await? else {
-                return Ok(Err(format!("unknown schema id {id}")));
+                return Ok(Outcome::UnknownSchema(id));
             };
             new.insert(Plan::new(id, writer, topic, reader))
         }
     };
     if let Some(reason) = &plan.wrong_record {
-        return Ok(Err(reason.clone()));
+        return Ok(Outcome::Quarantine(reason.clone()));
     }
     // the writer's values in its field order (flat shape), or by name (any other shape)
     let (values, named) = match &plan.flat {
         Some(flat) => match flat.decode_values(body) {
             Ok(v) => (v, Vec::new()),
-            Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+            Err(e) => return Ok(Outcome::Quarantine(format!("schema id {id}: {e}"))),
         },
         None => match decode(body, &plan.writer, reader) {
             Ok(r) => (Vec::new(), r),
-            Err(e) => return Ok(Err(format!("schema id {id}: {e}"))),
+            Err(e) => return Ok(Outcome::Quarantine(format!("schema id {id}: {e}"))),
         },
     };
     let mut cells = Vec::with_capacity(topic.bronze.columns.len());
@@ -786,7 +754,11 @@ async fn decode_one(
                 match value {
                     Some(v) => match avro_to_cell(v, *col) {
                         Ok(c) => c,
-                        Err(e) => return Ok(Err(format!("schema id {id}: field {field}: {e}"))),
+                        Err(e) => {
+                            return Ok(Outcome::Quarantine(format!(
+                                "schema id {id}: field {field}: {e}"
+                            )));
+                        }
                     },
                     // a field the writer schema lacks and the reader defaults to null
                     None => Cell::Null,
@@ -795,7 +767,7 @@ async fn decode_one(
         };
         cells.push(cell);
     }
-    Ok(Ok(cells))
+    Ok(Outcome::Row(cells))
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub async fn decode(registry: &Registry, raws: Vec<Vec<Raw>>) -> Result<Vec<Deco
     let loaded_at = chrono::Utc::now().timestamp_micros();
     let mut out = Vec::new();
     for (topic, raw) in TOPICS.iter().zip(raws) {
-        out.push(decode_messages(registry, topic, raw, loaded_at).await?);
+        out.push(decode_messages(registry, topic, raw, loaded_at, None).await?);
     }
     Ok(out)
 }
