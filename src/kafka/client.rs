@@ -254,37 +254,41 @@ impl KafkaClient {
     /// partition. Messages without the header (another producer's, a poison message) are
     /// skipped: the scan goes back from the end until it meets one.
     pub fn last_sequence_numbers(&self, topics: &[&str]) -> Result<HashMap<(String, i32), u64>> {
-        let mut out = HashMap::new();
-        let consumer = self.consumer("olistlake-last-messages")?;
-        for topic in topics {
-            for (p, lo, hi) in self.watermarks(&consumer, topic)? {
-                if let Some(seq) =
-                    self.scan_back(&consumer, topic, p, lo, hi, |m| super::replay::seq_of(m))?
-                {
-                    out.insert((topic.to_string(), p), seq);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .last_found(topics, |m| super::replay::seq_of(m))?
+            .into_iter()
+            .map(|(topic, p, seq)| ((topic, p), seq))
+            .collect())
     }
 
     /// The replay clock as Kafka shows it: the newest record timestamp (ms) of the last
     /// messages of `topics` (None when they are empty). Record timestamps are ingest times.
     pub fn newest_timestamp(&self, topics: &[&str]) -> Result<Option<i64>> {
+        use rdkafka::Message;
+        Ok(self
+            .last_found(topics, |m| m.timestamp().to_millis())?
+            .into_iter()
+            .map(|(_, _, t)| t)
+            .max())
+    }
+
+    /// For every partition of `topics`, what `pick` finds in its last message for which it
+    /// finds anything: (topic, partition, found).
+    fn last_found<T>(
+        &self,
+        topics: &[&str],
+        mut pick: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Option<T>,
+    ) -> Result<Vec<(String, i32, T)>> {
         let consumer = self.consumer("olistlake-last-messages")?;
-        let mut newest: Option<i64> = None;
+        let mut out = Vec::new();
         for topic in topics {
             for (p, lo, hi) in self.watermarks(&consumer, topic)? {
-                let last = self.scan_back(&consumer, topic, p, lo, hi, |m| {
-                    use rdkafka::Message;
-                    m.timestamp().to_millis()
-                })?;
-                if let Some(t) = last {
-                    newest = Some(newest.map_or(t, |n| n.max(t)));
+                if let Some(found) = self.scan_back(&consumer, topic, p, lo, hi, &mut pick)? {
+                    out.push((topic.to_string(), p, found));
                 }
             }
         }
-        Ok(newest)
+        Ok(out)
     }
 
     /// What `pick` finds in the last message of `[lo, hi)` for which it finds anything: reads
