@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use apache_avro::Schema;
@@ -209,9 +209,7 @@ impl Registry {
             Backend::Http { base, client } => get_json(client, &format!("{base}/schemas/ids/{id}"))
                 .await?
                 .and_then(|body| body["schema"].as_str().map(str::to_string)),
-            Backend::File { path } => {
-                self.with_file(path, |st| Ok(st.schemas.get(&id).cloned()))?
-            }
+            Backend::File { path } => read_file(path)?.schemas.get(&id).cloned(),
         };
         let Some(text) = text else { return Ok(None) };
         let schema =
@@ -239,13 +237,13 @@ impl Registry {
                     .zip(body["schema"].as_str().map(str::to_string))
                     .map(|(i, s)| (i as u32, s))
             }),
-            Backend::File { path } => self.with_file(path, |st| {
-                Ok(st
-                    .subjects
+            Backend::File { path } => {
+                let st = read_file(path)?;
+                st.subjects
                     .get(subject)
                     .and_then(|ids| ids.last())
-                    .map(|id| (*id, st.schemas[id].clone())))
-            })?,
+                    .map(|id| (*id, st.schemas[id].clone()))
+            }
         };
         found
             .map(|(id, text)| {
@@ -256,37 +254,53 @@ impl Registry {
             .transpose()
     }
 
-    /// Runs `f` on the file registry's state under an exclusive lock, saving it atomically.
+    /// Runs `f` on the file registry's state under an exclusive lock, saving it atomically
+    /// (a new file renamed over the old one, which is what lets readers go without a lock).
     fn with_file<T>(
         &self,
         path: &PathBuf,
         f: impl FnOnce(&mut FileState) -> Result<T>,
     ) -> Result<T> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path)?;
-        lock.lock()?;
-        let mut state: FileState = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Catalog(format!("schema registry file {}: {e}", path.display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::default(),
-            Err(e) => return Err(e.into()),
-        };
+        let lock = File::create(&lock_path).map_err(io_at(&lock_path))?;
+        lock.lock().map_err(io_at(&lock_path))?;
+        let mut state = read_file(path)?;
         let before = serde_json::to_vec(&state).unwrap_or_default();
         let out = f(&mut state)?;
         let after = serde_json::to_vec_pretty(&state).unwrap_or_default();
         if serde_json::to_vec(&state).unwrap_or_default() != before {
             let tmp = path.with_extension("tmp");
-            let mut file = File::create(&tmp)?;
-            file.write_all(&after)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
+            let mut file = File::create(&tmp).map_err(io_at(&tmp))?;
+            file.write_all(&after).map_err(io_at(&tmp))?;
+            file.sync_all().map_err(io_at(&tmp))?;
+            std::fs::rename(&tmp, path).map_err(io_at(path))?;
         }
-        lock.unlock()?;
+        lock.unlock().map_err(io_at(&lock_path))?;
         Ok(out)
+    }
+}
+
+/// The file registry's state as last saved. Lookups take no lock (saves replace the file
+/// whole), so consumers can read a registry they may not write, e.g. a read-only mount.
+fn read_file(path: &Path) -> Result<FileState> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Catalog(format!("schema registry file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileState::default()),
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
+/// An I/O error that names the registry file it happened on (its kind kept for the exit code).
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("schema registry file {}: {e}", path.display()),
+        ))
     }
 }
 
@@ -378,5 +392,28 @@ mod tests {
         // NONE lets anything through
         reg.set_compatibility("t-value", "NONE").await.unwrap();
         reg.register("t-value", &bad).await.unwrap();
+    }
+
+    /// Consumers only look schemas up: they write nothing beside the registry file, so a
+    /// registry on a read-only mount serves them (the jobs' containers mount it so).
+    #[tokio::test]
+    async fn file_registry_lookups_write_nothing() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("file:{}", dir.path().join("reg.json").display());
+        let id = Registry::open(&url)
+            .unwrap()
+            .register("t-value", &schema(""))
+            .await
+            .unwrap();
+        std::fs::remove_file(dir.path().join("reg.lock")).unwrap();
+        let reader = Registry::open(&url).unwrap();
+        reader.check_exists().await.unwrap();
+        assert!(reader.schema_by_id(id).await.unwrap().is_some());
+        assert_eq!(reader.latest("t-value").await.unwrap().unwrap().0, id);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["reg.json"], "a lookup wrote beside the registry");
     }
 }
