@@ -40,7 +40,10 @@ DEFAULT_ARGS = {
     # Only the retryable exit code (75) is retried: other failures raise AirflowFailException.
     "retries": int(os.environ.get("OLISTLAKE_RETRIES", "3")),
     "retry_delay": timedelta(seconds=int(os.environ.get("OLISTLAKE_RETRY_DELAY_SECONDS", "60"))),
-    "retry_exponential_backoff": True,
+    # Airflow 3 takes the backoff as a multiplier: the delay doubles per try (about 1, 2, 4
+    # minutes, jittered), up to max_retry_delay.
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=int(os.environ.get("OLISTLAKE_MAX_RETRY_DELAY_MINUTES", "30"))),
 }
 
 

@@ -1,8 +1,11 @@
 """How an olistlake job runs as an Airflow task, shared by the olistlake DAGs.
 
 Every job is one process of the olistlake image: `<job> <flags>`. By default a task runs it in
-its own container (DockerOperator). With OLISTLAKE_RUNNER=local the same command line runs the
-local binaries in OLISTLAKE_BIN_DIR instead, for machines without a Docker engine.
+its own container (DockerOperator) of OLISTLAKE_IMAGE, through the Docker API at
+OLISTLAKE_DOCKER_URL (Docker, or podman's `podman system service`), on the network
+OLISTLAKE_DOCKER_NETWORK (e.g. `host`), with the bind mounts OLISTLAKE_DOCKER_MOUNTS
+(`SRC:DST[:ro]`, comma-separated; e.g. a local warehouse). With OLISTLAKE_RUNNER=local the same
+command line runs the local binaries in OLISTLAKE_BIN_DIR instead.
 
 Exit codes (the jobs' contract): 0 ok; 99 nothing to do -> the task is skipped; 75 retryable
 (broker, storage or catalog unreachable, commit conflict) -> retried; anything else (1: bad
@@ -39,6 +42,7 @@ VIEWS_VOLUME = os.environ.get("OLISTLAKE_VIEWS_VOLUME", "olistlake-superset-view
 REFRESH_VIEWS = "olistlake-refresh-views"
 DOCKER_NETWORK = os.environ.get("OLISTLAKE_DOCKER_NETWORK")
 DOCKER_URL = os.environ.get("OLISTLAKE_DOCKER_URL", "unix://var/run/docker.sock")
+DOCKER_MOUNTS = os.environ.get("OLISTLAKE_DOCKER_MOUNTS", "")
 
 # Airflow passes the data interval; the jobs take ISO 8601 with offsets.
 INTERVAL_ARGS = (
@@ -52,7 +56,7 @@ def job_environment() -> dict[str, str]:
     """The environment a job runs with (see the module docs for the order)."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("OLISTLAKE_", "AWS_"))}
     for k in ("OLISTLAKE_RUNNER", "OLISTLAKE_BIN_DIR", "OLISTLAKE_IMAGE", "OLISTLAKE_DOCKER_NETWORK", "OLISTLAKE_DOCKER_URL",
-              "OLISTLAKE_SUPERSET_IMAGE", "OLISTLAKE_VIEWS_VOLUME", "OLISTLAKE_REFRESH_VIEWS"):
+              "OLISTLAKE_DOCKER_MOUNTS", "OLISTLAKE_SUPERSET_IMAGE", "OLISTLAKE_VIEWS_VOLUME", "OLISTLAKE_REFRESH_VIEWS"):
         env.pop(k, None)
     try:
         from airflow.sdk import Variable
@@ -116,6 +120,20 @@ def run_local(command: str) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
+def bind_mounts() -> list:
+    """OLISTLAKE_DOCKER_MOUNTS as Docker bind mounts: `SRC:DST[:ro]`, comma-separated."""
+    from docker.types import Mount
+
+    mounts = []
+    for spec in filter(None, (m.strip() for m in DOCKER_MOUNTS.split(","))):
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+            raise AirflowFailException(f"OLISTLAKE_DOCKER_MOUNTS: `{spec}` is not SRC:DST[:ro]")
+        mounts.append(Mount(target=parts[1], source=parts[0], type="bind",
+                            read_only=len(parts) == 3 and parts[2] == "ro"))
+    return mounts
+
+
 def run_container(command: str) -> tuple[int, str]:
     """Runs a job command line in a container of the image (for the sensor)."""
     import docker
@@ -123,7 +141,7 @@ def run_container(command: str) -> tuple[int, str]:
     client = docker.DockerClient(base_url=DOCKER_URL)
     container = client.containers.run(
         IMAGE, shlex.split(command), environment=job_environment(),
-        network=DOCKER_NETWORK, detach=True,
+        network_mode=DOCKER_NETWORK, mounts=bind_mounts(), detach=True,
     )
     try:
         code = container.wait()["StatusCode"]
@@ -155,9 +173,10 @@ class LocalJobOperator(BaseOperator):
 
 def refresh_views_task(task_id: str = "refresh_dashboards", **kwargs) -> BaseOperator:
     """Rebuilds Superset's DuckDB views over the gold tables after the gold jobs committed
-    (OLISTLAKE_DUCKDB names the file; without it the task is skipped)."""
-    if RUNNER == "local":
-        return job_task(task_id, REFRESH_VIEWS, **kwargs)
+    (OLISTLAKE_DUCKDB names the file; without it the task is skipped). It runs where the views
+    file is: the command line OLISTLAKE_REFRESH_VIEWS when set, else the Superset image."""
+    if RUNNER == "local" or os.environ.get("OLISTLAKE_REFRESH_VIEWS"):
+        return LocalJobOperator(task_id=task_id, command=REFRESH_VIEWS, **kwargs)
     from docker.types import Mount
 
     return job_task(task_id, REFRESH_VIEWS, image=SUPERSET_IMAGE,
@@ -172,25 +191,48 @@ def job_task(task_id: str, command: str, image: str = IMAGE, **kwargs) -> BaseOp
     from airflow.providers.docker.operators.docker import DockerOperator
 
     class JobContainerOperator(DockerOperator):
-        """DockerOperator with the jobs' exit-code contract and the summary as XCom."""
+        """DockerOperator with the jobs' exit-code contract and the summary as XCom.
+
+        The summary is read from the container's stdout alone (the operator's own XCom is the
+        last line of stdout and stderr interleaved), so the container is removed here, after
+        reading it, rather than by the operator."""
 
         def execute(self, context):
             self.environment = {**job_environment(), **(self.environment or {})}
             try:
-                last = super().execute(context)
+                super().execute(context)
+                summary = self._summary()
             except DockerContainerFailedException as e:
                 code = _status_code(str(e))
-                raise_for_exit(code if code is not None else 1, self.task_id, None)
+                raise_for_exit(code if code is not None else 1, self.task_id, self._summary())
                 raise
-            return summary_of(last if isinstance(last, str) else "") or last
+            finally:
+                self._remove()
+            return summary
 
+        def _summary(self):
+            if not self.container:
+                return None
+            try:
+                return summary_of(self.cli.logs(self.container["Id"], stdout=True, stderr=False).decode())
+            except Exception:  # the container is gone: no summary
+                return None
+
+        def _remove(self):
+            if self.container:
+                try:
+                    self.cli.remove_container(self.container["Id"], force=True)
+                except Exception:  # already removed
+                    pass
+
+    kwargs["mounts"] = kwargs.get("mounts", []) + bind_mounts()
     return JobContainerOperator(
         task_id=task_id,
         image=image,
         command=command,
         docker_url=DOCKER_URL,
         network_mode=DOCKER_NETWORK,
-        auto_remove="success",
+        auto_remove="never",
         mount_tmp_dir=False,
         skip_on_exit_code=EXIT_NOTHING_TO_DO,
         do_xcom_push=True,

@@ -4,6 +4,9 @@
                        rendered command lines for an interval equal the expected argv
   exit-codes           LocalJobOperator maps the real binaries' exit codes: 99 -> skipped,
                        75 -> retryable failure, 1 -> failure without retry
+  runs DAG             the DAG's runs in the metadata database, oldest first: run id, logical
+                       date, and per task its state, tries, XCom return value and the waits
+                       between its tries (seconds)
   sensor END           one poke of wait_for_replay for an interval ending at END; prints
                        {"done": bool}
 
@@ -74,6 +77,8 @@ def integrity():
                     "gold_bcg": "olistlake_gold", "gold_leadtime": "olistlake_gold"}, f"pools {pools}")
     for t in p.tasks:
         check(t.retries >= 1, f"{t.task_id} retries {t.retries}")
+        # Airflow 3: a multiplier of the delay per try (0 or 1: a fixed delay)
+        check(t.retry_exponential_backoff >= 2, f"{t.task_id}: backoff {t.retry_exponential_backoff}")
 
     start = datetime(2017, 11, 24, tzinfo=timezone.utc)
     end = datetime(2017, 11, 25, tzinfo=timezone.utc)
@@ -139,6 +144,32 @@ def exit_codes():
     print(json.dumps({"ok": True, "outcomes": got}))
 
 
+def runs(dag_id):
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskinstancehistory import TaskInstanceHistory
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    out = []
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id):
+            tasks = {}
+            for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id):
+                tries = session.query(TaskInstanceHistory).filter(
+                    TaskInstanceHistory.dag_id == dag_id, TaskInstanceHistory.run_id == ti.run_id,
+                    TaskInstanceHistory.task_id == ti.task_id).order_by(TaskInstanceHistory.try_number).all()
+                spans = [(h.start_date, h.end_date) for h in tries] + [(ti.start_date, ti.end_date)]
+                waits = [(b[0] - a[1]).total_seconds() for a, b in zip(spans, spans[1:]) if a[1] and b[0]]
+                tasks[ti.task_id] = {"state": getattr(ti.state, "value", ti.state), "tries": ti.try_number,
+                                     "retry_waits": waits}
+            for x in session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run.run_id,
+                                                     XComModel.key == "return_value"):
+                tasks.setdefault(x.task_id, {})["xcom"] = XComModel.deserialize_value(x)
+            out.append({"run_id": run.run_id, "logical_date": run.logical_date, "tasks": tasks})
+    print(json.dumps({"ok": True, "runs": out}, default=str))
+
+
 def sensor(end):
     import olist_pipeline
 
@@ -153,6 +184,8 @@ if __name__ == "__main__":
         integrity()
     elif cmd == "exit-codes":
         exit_codes()
+    elif cmd == "runs":
+        runs(sys.argv[2])
     elif cmd == "sensor":
         sensor(sys.argv[2])
     else:
