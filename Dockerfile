@@ -3,8 +3,19 @@
 #   docker run --rm olistlake:latest silver-build --start 2017-11-24T00:00:00+00:00 --end ...
 # and the compose stack runs the replay producer from the same image.
 
+# Two ways to the same image:
+#   docker build -t olistlake .        compiles the executable in a Rust builder stage (users)
+#   docker build -t olistlake --build-arg BINARY_FROM=prebuilt --build-context bin=DIR .
+#                                       copies DIR/olistlake-multicall, compiled outside (tests:
+#                                       no second cold build); everything else is identical.
+# BASE_IMAGE and RUST_IMAGE name the base images, e.g. a locally made Debian base where no
+# registry can be reached (tests/support/podman.sh).
+ARG BASE_IMAGE=debian:bookworm-slim
+ARG RUST_IMAGE=rust:1.95-bookworm
+ARG BINARY_FROM=build
+
 # --- build -------------------------------------------------------------------------------
-FROM rust:1.95-bookworm AS build
+FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 # librdkafka (vendored, built by rdkafka-sys) needs make and a C++ compiler: both in this image.
 COPY Cargo.toml Cargo.lock ./
@@ -20,8 +31,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/release/olistlake-multicall /out/ \
     && strip /out/olistlake-multicall
 
+# --- or a prebuilt executable (the `bin` build context) ------------------------------------
+FROM scratch AS prebuilt
+# `bin` is a named build context (--build-context bin=DIR), not a stage
+# hadolint ignore=DL3022
+COPY --from=bin olistlake-multicall /out/olistlake-multicall
+
+# hadolint ignore=DL3006
+FROM ${BINARY_FROM} AS binary
+
 # --- runtime -----------------------------------------------------------------------------
-FROM debian:bookworm-slim
+# hadolint ignore=DL3006
+FROM ${BASE_IMAGE}
 # ca-certificates is left unpinned on purpose: the image should get Debian's current CA set.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -29,7 +50,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 olistlake \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/olistlake olistlake
-COPY --from=build /out/olistlake-multicall /usr/local/bin/olistlake-multicall
+COPY --from=binary /out/olistlake-multicall /usr/local/bin/olistlake-multicall
 RUN for p in olistlake olist-synth olist-prepare olist-replay bronze-load silver-build gold-bcg gold-leadtime; do \
         ln -s olistlake-multicall "/usr/local/bin/$p"; \
     done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the test tools if missing, then runs
 # formatting and lint checks and the whole test suite. Integration tests start and stop their
-# own services (Apache Kafka, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset) on free
-# 127.0.0.1 ports.
+# own services (Apache Kafka, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset, podman's
+# Docker API) on free 127.0.0.1 ports or private sockets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ mkdir -p "$CACHE"
 
 step() { echo "==> $*" >&2; }
 
-step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium; the pyiceberg, Airflow and Superset venvs"
+step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium, podman and its local base image; the pyiceberg, Airflow and Superset venvs"
 tests/support/setup.sh quick
 
 # On a cold machine the S3 store takes minutes to build: build it (and fetch Kafka's jars) in
@@ -42,3 +42,8 @@ trap - EXIT
 
 step "cargo test"
 cargo test --all-targets --locked -- --test-threads "${OLISTLAKE_TEST_THREADS:-2}"
+
+# The image the container tests built (tests/containers.rs), from this build's binaries.
+if size=$(tests/support/podman.sh size localhost/olistlake:test 2>/dev/null); then
+  step "image localhost/olistlake:test (debug binaries): $(( size / 1000000 )) MB"
+fi

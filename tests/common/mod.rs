@@ -4,6 +4,9 @@
 //! with `OLISTLAKE_S3S_FS`, `OLISTLAKE_PG_BIN` and `OLISTLAKE_PYTHON`.
 #![allow(dead_code)]
 
+pub mod airflow;
+pub mod containers;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,6 +8,8 @@
 #                     Kafka's jars (Maven Central, tests/support/kafka.sh install)
 #   setup.sh monitoring  Prometheus, Pushgateway and Chromium (apt), the Superset venv with
 #                     DuckDB and its iceberg extension (PyPI): part of quick
+#   setup.sh containers  podman (apt) set up to run the project's image, and the local Debian
+#                     base image it builds on (tests/support/podman.sh install): part of quick
 set -euo pipefail
 
 CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
@@ -87,11 +89,16 @@ tools() {
   "$(dirname "$0")/kafka.sh" install
 }
 
+containers() {
+  "$(dirname "$0")/podman.sh" install
+}
+
 case "$what" in
-  quick) quick; monitoring ;;
+  quick) quick; monitoring; containers ;;
   tools) tools ;;
   monitoring) monitoring ;;
-  all) quick; monitoring; tools ;;
-  *) echo "usage: $0 [all|quick|tools|monitoring]" >&2; exit 2 ;;
+  containers) containers ;;
+  all) quick; monitoring; containers; tools ;;
+  *) echo "usage: $0 [all|quick|tools|monitoring|containers]" >&2; exit 2 ;;
 esac
 log "$what ready in $CACHE"
