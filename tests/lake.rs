@@ -430,3 +430,106 @@ async fn manifests_stay_bounded_over_300_commits() {
     }
     assert_eq!(df_rows(&lake, &ReadAt::current()).await.len(), 600);
 }
+
+static EVOLVING_V1: tables::TableDef = tables::TableDef {
+    namespace: "ops",
+    name: "evolving",
+    columns: &[
+        ("k", tables::Col::Str, true),
+        ("v", tables::Col::Long, false),
+    ],
+    partition: &[tables::Part::Identity("k")],
+    doc: "a table whose definition gains a column",
+};
+static EVOLVING_V2: tables::TableDef = tables::TableDef {
+    columns: &[
+        ("k", tables::Col::Str, true),
+        ("v", tables::Col::Long, false),
+        ("extra", tables::Col::Str, false),
+    ],
+    ..EVOLVING_V1
+};
+static EVOLVING_REQUIRED: tables::TableDef = tables::TableDef {
+    columns: &[
+        ("k", tables::Col::Str, true),
+        ("v", tables::Col::Long, false),
+        ("extra", tables::Col::Str, false),
+        ("must", tables::Col::Str, true),
+    ],
+    ..EVOLVING_V1
+};
+
+/// A table definition that gains an optional column (as gold.delivered_order_product_bcg
+/// gained `segment_all`): the existing table gets the column with a fresh field id on the
+/// next `ensure_tables`, old rows read it as null in DataFusion and pyiceberg, new rows carry
+/// it; doing it again changes nothing; a new required column is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_gaining_a_column_evolves_the_existing_table() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let id = EVOLVING_V1.ident();
+    let batch = |k: &str, v: i64, extra: Option<&str>| {
+        let mut cols: Vec<(&str, ArrayRef)> = vec![
+            ("k", Arc::new(StringArray::from(vec![k]))),
+            ("v", Arc::new(Int64Array::from(vec![v]))),
+        ];
+        if let Some(e) = extra {
+            cols.push(("extra", Arc::new(StringArray::from(vec![e]))));
+        }
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
+    lake.ensure_tables(&[&EVOLVING_V1]).await.unwrap();
+    lake.write(&id, CommitKind::Append, &[batch("a", 1, None)], &ctx("v1"))
+        .await
+        .unwrap();
+    let unknown = lake
+        .write(
+            &id,
+            CommitKind::Append,
+            &[batch("b", 2, Some("x"))],
+            &ctx("v1"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("unknown column `extra`"), "{unknown}");
+
+    lake.ensure_tables(&[&EVOLVING_V2]).await.unwrap();
+    lake.ensure_tables(&[&EVOLVING_V2]).await.unwrap();
+    let lake = env.lake().await;
+    lake.write(
+        &id,
+        CommitKind::Append,
+        &[batch("b", 2, Some("x"))],
+        &ctx("v2"),
+    )
+    .await
+    .unwrap();
+    let want = vec![
+        vec![Some("a".to_string()), Some("1".to_string()), None],
+        vec![Some("b".into()), Some("2".into()), Some("x".into())],
+    ];
+    let df = common::text_rows(
+        &lake
+            .sql("SELECT k, v, extra FROM ops.evolving", &ReadAt::current())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(df, want);
+    let py = env.py(&["rows", "ops.evolving"]);
+    assert_eq!(py["columns"], serde_json::json!(["k", "v", "extra"]));
+    assert_eq!(py_rows(&py["rows"]), want);
+    let schemas = env.py(&["schemas", "ops.evolving"]);
+    assert_eq!(
+        schemas,
+        serde_json::json!([[1, 2], [1, 2, 3]]),
+        "field ids per schema: one new schema, the new column after last-column-id"
+    );
+
+    let refused = lake
+        .ensure_tables(&[&EVOLVING_REQUIRED])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("required column `must`"), "{refused}");
+}

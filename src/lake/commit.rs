@@ -21,12 +21,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use iceberg::spec::{
     DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestEntry,
-    ManifestFile, ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot,
-    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Struct, Summary, TableMetadata,
+    ManifestFile, ManifestListWriter, ManifestWriterBuilder, NestedField, NestedFieldRef,
+    Operation, Schema, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector,
+    Struct, Summary, TableMetadata, Type,
 };
 use iceberg::table::Table;
 use iceberg::{Catalog, MetadataLocation, TableIdent};
@@ -654,6 +656,49 @@ async fn swap_metadata(
         table: ident.to_string(),
         attempts: policy.max_attempts,
     })
+}
+
+/// Adds optional columns to the table's schema (a new current schema, as Iceberg's
+/// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`), by the same pointer swap.
+/// Columns already present (another writer added them) are skipped. Data files written before
+/// read the new columns as null.
+pub(crate) async fn add_columns(
+    catalog: &SqlCatalog,
+    pointer: &MetadataPointer,
+    ident: &TableIdent,
+    columns: &[(String, Type)],
+    policy: RetryPolicy,
+) -> Result<()> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
+        let current = md.current_schema();
+        let missing: Vec<_> = columns
+            .iter()
+            .filter(|(name, _)| current.field_by_name(name).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let mut fields: Vec<NestedFieldRef> = current.as_struct().fields().to_vec();
+        let mut id = md.last_column_id();
+        for (name, ty) in missing {
+            id += 1;
+            fields.push(Arc::new(NestedField::optional(id, name, ty.clone())));
+        }
+        let schema = Schema::builder()
+            .with_schema_id(current.schema_id() + 1)
+            .with_identifier_field_ids(current.identifier_field_ids())
+            .with_fields(fields)
+            .build()?;
+        Ok(Some(
+            md.clone()
+                .into_builder(Some(old.to_string()))
+                .add_current_schema(schema)?
+                .build()?
+                .metadata,
+        ))
+    };
+    swap_metadata(catalog, pointer, ident, policy, &change).await?;
+    Ok(())
 }
 
 /// Moves `main` to `snapshot_id` (an older snapshot of the table), by the same pointer swap.

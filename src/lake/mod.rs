@@ -218,6 +218,7 @@ impl Lake {
         for def in defs {
             let ident = def.ident();
             if self.catalog.table_exists(&ident).await? {
+                self.add_new_columns(def).await?;
                 continue;
             }
             let creation = TableCreation::builder()
@@ -233,6 +234,46 @@ impl Lake {
             }
         }
         Ok(())
+    }
+
+    /// Schema evolution for a table that exists: the definition's columns it lacks are added
+    /// (optional ones only; earlier rows read them as null, and the next run that rewrites a
+    /// partition fills them). A new required column cannot be added to existing rows.
+    async fn add_new_columns(&self, def: &TableDef) -> Result<()> {
+        let table = self.catalog.load_table(&def.ident()).await?;
+        let current = table.metadata().current_schema();
+        let wanted = def.schema()?;
+        let mut missing = Vec::new();
+        for field in wanted.as_struct().fields() {
+            if current.field_by_name(&field.name).is_some() {
+                continue;
+            }
+            if field.required {
+                return Err(Error::Config(format!(
+                    "table {} lacks the required column `{}`: a required column cannot be added \
+                     to existing rows; drop the table and run with --full-refresh",
+                    def.qualified(),
+                    field.name
+                )));
+            }
+            missing.push((field.name.clone(), (*field.field_type).clone()));
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            table = %def.qualified(),
+            columns = ?missing.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "adding the columns the table's definition has gained"
+        );
+        commit::add_columns(
+            &self.catalog,
+            &self.pointer,
+            &def.ident(),
+            &missing,
+            self.retry,
+        )
+        .await
     }
 
     /// Loads a table by identifier (`bronze.order_status`).

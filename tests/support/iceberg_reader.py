@@ -73,6 +73,8 @@ def main():
     a.add_argument("table")
     f = sub.add_parser("files")
     f.add_argument("table")
+    sc = sub.add_parser("schemas")
+    sc.add_argument("table")
     m = sub.add_parser("manifests")
     m.add_argument("table")
     sub.add_parser("tables")
@@ -112,6 +114,10 @@ def main():
         t = cat.load_table(args.table)
         cur = t.current_snapshot()
         out = len(cur.manifests(t.io)) if cur else 0
+    elif args.cmd == "schemas":
+        # the field ids of every schema, in schema-id order
+        t = cat.load_table(args.table)
+        out = [[f.field_id for f in s.fields] for s in sorted(t.schemas().values(), key=lambda s: s.schema_id)]
     elif args.cmd == "files":
         t = cat.load_table(args.table)
         files = t.inspect.files()
