@@ -62,7 +62,8 @@ DATASETS = {
     },
     "delivered_order_product_bcg": {
         "schema": "gold",
-        "description": "Delivered items of the category with their product's segment in that period.",
+        "description": "Delivered items of the category, one row each: the quarter of delivery "
+                       "(period), the product's segment in it (segment) and overall (segment_all).",
         "dttm": "delivered_customer",
         "metrics": {"sales": "SUM(total_price)", "items": "COUNT(*)"},
     },
@@ -102,7 +103,6 @@ GROUP BY ALL""",
 orders AS (
     SELECT DISTINCT d.order_id
     FROM gold.delivered_order_product_bcg d JOIN top10 USING (product_id, seller_id)
-    WHERE d.period = 'ALL'
 ),
 w AS (SELECT t.* FROM gold.timestamp_stats_wide t JOIN orders USING (order_id))
 SELECT '1 approve' AS stage, CAST(lead_time_approve_hours AS DOUBLE) / 24 AS days FROM w
@@ -147,7 +147,7 @@ CHARTS = {
     # Sales
     "Monthly sales by segment": ("delivered_order_product_bcg", "echarts_timeseries_line", {
         "x_axis": "delivered_customer", "time_grain_sqla": "P1M",
-        "metrics": ["sales"], "groupby": ["segment"],
+        "metrics": ["sales"], "groupby": ["segment_all"],
         "adhoc_filters": [], "row_limit": 10000, "order_desc": True,
         "truncate_metric": True, "show_legend": True, "legendType": "scroll",
         "legendOrientation": "top", "rich_tooltip": True, "markerEnabled": True,
@@ -257,6 +257,7 @@ DASHBOARDS = {
             [("BCG portfolio", 7), ("Rank by product", 5)],
         ],
         "period_filter": True,
+        "period_filter_excludes": ["Monthly sales by segment"],
     },
     "Top-10 products": {
         "slug": "olistlake-top10",
@@ -411,6 +412,7 @@ def dashboard_yaml(title: str) -> dict:
             "filterType": "filter_select",
             "type": "NATIVE_FILTER",
             "description": "The BCG portfolio and the ranking of one quarter; ALL is the whole history.",
+            # the monthly sales are every item's once, by its overall segment: not filtered
             "targets": [{"datasetUuid": uid("dataset", "health_beauty_sales_stats_bcg"),
                          "column": {"name": "period"}}],
             "controlValues": {"enableEmptyFilter": True, "defaultToFirstItem": False,
@@ -422,8 +424,10 @@ def dashboard_yaml(title: str) -> dict:
                 "ownState": {},
             },
             "cascadeParentIds": [],
-            "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
-            "chartsInScope": [chart_ids[c] for row in d["rows"] for c, _ in row],
+            "scope": {"rootPath": ["ROOT_ID"],
+                      "excluded": [chart_ids[c] for c in d.get("period_filter_excludes", [])]},
+            "chartsInScope": [chart_ids[c] for row in d["rows"] for c, _ in row
+                              if c not in d.get("period_filter_excludes", [])],
             "tabsInScope": [],
         })
     return {

@@ -1,20 +1,15 @@
 -- table: gold.delivered_order_product_bcg
--- Delivered items of the BCG category with their (product, seller)'s segment: once in the
--- quarter of delivery with that quarter's segment, once in ALL with the overall segment.
+-- Delivered items of the BCG category, one row per item: in the quarter of its delivery, with
+-- its (product, seller)'s segment in that quarter (`segment`) and over the whole history
+-- (`segment_all`, the ALL period's). Summing the table counts each sale once.
 -- Joining on product and seller (the BCG key) cannot fan out.
--- scope: period IN (SELECT period FROM touched_periods)
--- check error not_null: period, order_id, order_item_id, segment
--- check error unique: period, order_id, order_item_id
+-- Any new sale can move the ALL thresholds and so any item's segment_all: every run that
+-- touches a period rewrites the table (one category's items: small beside silver).
+-- scope: all
+-- check error not_null: period, order_id, order_item_id, segment, segment_all
+-- check error unique: order_id, order_item_id
 -- check error references: period, product_id, seller_id -> health_beauty_sales_stats_bcg(period, product_id, seller_id)
-WITH items AS (
-    SELECT period, order_id, order_item_id, product_id, category, seller_id, price,
-           freight_value, total_price, delivered_customer
-    FROM delivered_items
-    UNION ALL
-    SELECT 'ALL' AS period, order_id, order_item_id, product_id, category, seller_id, price,
-           freight_value, total_price, delivered_customer
-    FROM delivered_items
-)
+-- check error expect: period <> 'ALL'
 SELECT i.period,
        i.order_id,
        i.order_item_id,
@@ -25,7 +20,10 @@ SELECT i.period,
        i.freight_value,
        i.total_price,
        i.delivered_customer,
-       b.segment
-FROM items i
-JOIN health_beauty_sales_stats_bcg b
-  ON b.period = i.period AND b.product_id = i.product_id AND b.seller_id = i.seller_id
+       q.segment,
+       a.segment AS segment_all
+FROM delivered_items i
+JOIN health_beauty_sales_stats_bcg q
+  ON q.period = i.period AND q.product_id = i.product_id AND q.seller_id = i.seller_id
+JOIN health_beauty_sales_stats_bcg a
+  ON a.period = 'ALL' AND a.product_id = i.product_id AND a.seller_id = i.seller_id

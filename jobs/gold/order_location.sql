@@ -10,10 +10,9 @@
 -- check error unique: product_id, segment, user_type, user_id
 -- check error accepted: user_type IN ('customer', 'seller')
 WITH sold AS (
-    SELECT DISTINCT d.product_id, d.category, d.segment, d.seller_id, o.customer_id
+    SELECT DISTINCT d.product_id, d.category, d.segment_all AS segment, d.seller_id, o.customer_id
     FROM delivered_order_product_bcg d
     JOIN silver.order_timestamp o ON o.order_id = d.order_id
-    WHERE d.period = 'ALL'
 ),
 located AS (
     SELECT s.product_id, s.category, s.segment, u.user_id, u.user_type, u.zip_code,

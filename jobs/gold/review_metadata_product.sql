@@ -8,7 +8,7 @@
 -- check warn accepted: review_score IN (1, 2, 3, 4, 5)
 -- check warn expect: answer_lead_hours >= 0
 WITH orders AS (
-    SELECT DISTINCT order_id, product_id FROM delivered_order_product_bcg WHERE period = 'ALL'
+    SELECT DISTINCT order_id, product_id FROM delivered_order_product_bcg
 )
 SELECT o.order_id,
        o.product_id,

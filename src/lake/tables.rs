@@ -414,9 +414,11 @@ pub static GOLD_DELIVERED_ORDER_PRODUCT_BCG: TableDef = TableDef {
         ("total_price", Money, false),
         ("delivered_customer", Ts, false),
         ("segment", Str, false),
+        ("segment_all", Str, false),
     ],
     partition: &[Part::Identity("period")],
-    doc: "delivered items of the BCG category with their product's segment",
+    doc: "delivered items of the BCG category, one row each, with their product's segment in \
+          their quarter and overall",
 };
 pub static GOLD_ORDER_LOCATION: TableDef = TableDef {
     namespace: "gold",
