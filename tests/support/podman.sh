@@ -83,6 +83,8 @@ build() {
   podman build -q --format docker --network host -t "$tag" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg BINARY_FROM=prebuilt \
     --build-context bin="$ctx" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
+  # the previous build of the tag, now untagged, and the binary-only stage: not kept
+  podman image prune -f >/dev/null
   log "built $tag: $(( $(size "$tag") / 1000000 )) MB"
 }
 
