@@ -132,7 +132,7 @@ async fn pipeline_and_backfill_run_as_containers_through_docker_operator() {
         assert_eq!(summary["status"], "ok", "{summary}");
     }
     // The lake was written by the image's user, not by this process.
-    let owners: Vec<u32> = walk(&lake.dir().join("warehouse"))
+    let owners: Vec<u32> = common::files_under(&lake.dir().join("warehouse"))
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().uid())
         .collect();
@@ -151,19 +151,6 @@ async fn pipeline_and_backfill_run_as_containers_through_docker_operator() {
     assert!(left.trim().is_empty(), "containers left behind: {left}");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The exit-code contract through real containers, each failure made through the job's inputs
 /// or configuration: 99 (nothing in the interval) skips the task; 75 (the catalog database
 /// refuses connections) is retried with backoff until the retries run out; 1 (a bad flag value)
@@ -178,47 +165,20 @@ fn container_exit_codes_skip_retry_and_fail() {
     // no dashboards here: the views refresh has nothing to do
     airflow.unset_env("OLISTLAKE_DUCKDB");
     let mut airflow = airflow.migrated();
-    let silver_only = |start: &str| {
-        format!(
-            r#"{{"start": "{start}", "end": "2017-01-02T00:00:00+00:00", "full_refresh": false,
-                 "jobs": ["silver-build"]}}"#
-        )
-    };
 
-    airflow.dags_run(
-        "olist_backfill",
-        "2017-01-01",
-        Some(&silver_only("2017-01-01T00:00:00+00:00")),
-    );
-    let skipped = airflow.task_instances("olist_backfill", None);
-    assert_eq!(skipped["silver_build"]["state"], "skipped", "{skipped}");
-    assert_eq!(skipped["silver_build"]["tries"], 1, "{skipped}");
+    let skipped = backfill_silver_build(&airflow, "2017-01-01", "2017-01-01T00:00:00+00:00");
+    assert_eq!(skipped["state"], "skipped", "{skipped}");
+    assert_eq!(skipped["tries"], 1, "{skipped}");
 
-    airflow.dags_run(
-        "olist_backfill",
-        "2017-01-02",
-        Some(&silver_only("yesterday")),
-    );
-    let fatal = airflow.task_instances("olist_backfill", None);
-    assert_eq!(fatal["silver_build"]["state"], "failed", "{fatal}");
-    assert_eq!(
-        fatal["silver_build"]["tries"], 1,
-        "retried a fatal failure: {fatal}"
-    );
+    let fatal = backfill_silver_build(&airflow, "2017-01-02", "yesterday");
+    assert_eq!(fatal["state"], "failed", "{fatal}");
+    assert_eq!(fatal["tries"], 1, "retried a fatal failure: {fatal}");
 
     airflow.set_env("OLISTLAKE_CATALOG_URI", "postgres://u:p@127.0.0.1:9/none");
-    airflow.dags_run(
-        "olist_backfill",
-        "2017-01-03",
-        Some(&silver_only("2017-01-01T00:00:00+00:00")),
-    );
-    let retried = airflow.task_instances("olist_backfill", None);
-    assert_eq!(retried["silver_build"]["state"], "failed", "{retried}");
-    assert_eq!(
-        retried["silver_build"]["tries"], 3,
-        "not retried twice: {retried}"
-    );
-    let waits = retried["silver_build"]["retry_waits"].as_array().unwrap();
+    let retried = backfill_silver_build(&airflow, "2017-01-03", "2017-01-01T00:00:00+00:00");
+    assert_eq!(retried["state"], "failed", "{retried}");
+    assert_eq!(retried["tries"], 3, "not retried twice: {retried}");
+    let waits = retried["retry_waits"].as_array().unwrap();
     assert_eq!(waits.len(), 2, "{retried}");
     let (first, second) = (waits[0].as_f64().unwrap(), waits[1].as_f64().unwrap());
     eprintln!("waits between tries: {first} s, {second} s");
@@ -228,4 +188,15 @@ fn container_exit_codes_skip_retry_and_fail() {
         first >= 2.0 && second >= 4.0 && second >= first + 1.5,
         "no backoff between the tries: waits {first} s, {second} s"
     );
+}
+
+/// One `olist_backfill` run (logical date `date`) of silver-build alone over
+/// [`start`, 2017-01-02); returns its task instance (state, tries, retry waits).
+fn backfill_silver_build(airflow: &Airflow, date: &str, start: &str) -> Value {
+    let conf = format!(
+        r#"{{"start": "{start}", "end": "2017-01-02T00:00:00+00:00", "full_refresh": false,
+             "jobs": ["silver-build"]}}"#
+    );
+    airflow.dags_run("olist_backfill", date, Some(&conf));
+    airflow.task_instances("olist_backfill", None)["silver_build"].clone()
 }

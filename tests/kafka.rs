@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -470,20 +469,7 @@ async fn bronze_load_exactly_once() {
     );
 
     // kill -9 after the data files of the first topic are written, before its commit
-    let mut child = s
-        .env
-        .bin("bronze-load")
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "60000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = BufReader::new(child.stderr.take().unwrap());
-    for line in err.lines() {
-        if line.unwrap().starts_with("failpoint:") {
-            break;
-        }
-    }
+    let mut child = bronze_load_paused_before_commit(&s, 60_000, None);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
@@ -587,25 +573,10 @@ fn bronze_load_paused_before_commit(
     idle_timeout_s: Option<u64>,
 ) -> std::process::Child {
     let mut cmd = s.env.bin("bronze-load");
-    cmd.env(
-        "OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS",
-        pause_ms.to_string(),
-    );
     if let Some(idle) = idle_timeout_s {
         cmd.env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", idle.to_string());
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.starts_with("failpoint:") {
-        line.clear();
-    }
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    child
+    common::paused_before_commit(cmd.stdout(Stdio::piped()), pause_ms, 1)
 }
 
 /// Undecodable messages go to the quarantine with their reason; for every topic Kafka = bronze

@@ -11,6 +11,7 @@ use arrow::array::{
 };
 use chrono::NaiveDate;
 use common::{Backend, LakeEnv, py_rows};
+use iceberg::TableIdent;
 use olistlake::lake::{CommitContext, CommitKind, Lake, ReadAt, tables};
 
 fn epoch_days(d: &str) -> i32 {
@@ -63,6 +64,16 @@ fn ctx(job: &str) -> CommitContext {
 }
 
 const T: &str = "ops.self_check";
+
+/// A fresh lake on `backend` with the `ops.self_check` table the commit tests write to.
+async fn self_check_lake(backend: Backend) -> (LakeEnv, Lake, TableIdent) {
+    let env = LakeEnv::new(backend);
+    let lake = env.lake().await;
+    lake.ensure_tables(&[&tables::OPS_SELF_CHECK])
+        .await
+        .unwrap();
+    (env, lake, tables::OPS_SELF_CHECK.ident())
+}
 
 /// Every row as canonical strings, sorted: the shape the pyiceberg reader prints.
 async fn df_rows(lake: &Lake, at: &ReadAt) -> Vec<Vec<Option<String>>> {
@@ -117,12 +128,7 @@ fn paths_of(files: &[olistlake::lake::DataFileInfo], partition: &str) -> Vec<Str
 /// partition, untouched partitions keep their files, time travel sees the old content, and
 /// pyiceberg reads the same rows after each kind of commit.
 async fn commit_kinds(backend: Backend) {
-    let env = LakeEnv::new(backend);
-    let lake = env.lake().await;
-    lake.ensure_tables(&[&tables::OPS_SELF_CHECK])
-        .await
-        .unwrap();
-    let id = tables::OPS_SELF_CHECK.ident();
+    let (env, lake, id) = self_check_lake(backend).await;
 
     // append three days
     let c1 = lake
@@ -275,12 +281,7 @@ async fn commit_kinds(backend: Backend) {
 /// Many commits of alternating kinds: pyiceberg and DataFusion agree at every snapshot, and a
 /// pyiceberg overwrite in between is read correctly by ours.
 async fn many_commits(backend: Backend, n: usize) {
-    let env = LakeEnv::new(backend);
-    let lake = env.lake().await;
-    lake.ensure_tables(&[&tables::OPS_SELF_CHECK])
-        .await
-        .unwrap();
-    let id = tables::OPS_SELF_CHECK.ident();
+    let (env, lake, id) = self_check_lake(backend).await;
     let days = ["2017-11-23", "2017-11-24", "2017-11-25", "2017-11-26"];
     for i in 0..n {
         let day = days[i % days.len()];
@@ -400,12 +401,7 @@ async fn all_tables_created_and_readable_by_pyiceberg() {
 /// and the last snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_stay_bounded_over_300_commits() {
-    let env = LakeEnv::new(Backend::LocalSqlite);
-    let lake = env.lake().await;
-    lake.ensure_tables(&[&tables::OPS_SELF_CHECK])
-        .await
-        .unwrap();
-    let id = tables::OPS_SELF_CHECK.ident();
+    let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
     let days = ["2017-11-23", "2017-11-24", "2017-11-25", "2017-11-26"];
     let mut most = 0;
     for i in 0..300 {

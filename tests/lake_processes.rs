@@ -6,11 +6,9 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
@@ -257,31 +255,18 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
         .unwrap();
 
     let second = parquet(env.dir(), "second", &batch("2017-11-23", 9, "second"));
-    let mut child = env
-        .bin("olistlake")
-        .args(["load", T])
-        .arg(&second)
-        .args(["--mode", "overwrite"])
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "60000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if line.starts_with("failpoint:") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "writer never reached the failpoint"
-        );
-    }
+    let mut child = common::paused_before_commit(
+        env.bin("olistlake")
+            .args(["load", T])
+            .arg(&second)
+            .args(["--mode", "overwrite"])
+            .stdout(Stdio::null()),
+        60_000,
+        1,
+    );
     // The files exist on disk, unreferenced.
     let table_dir = Path::new(&env.warehouse).join("ops/self_check/data");
-    let parquet_files = walk(&table_dir)
+    let parquet_files = common::files_under(&table_dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .count();
@@ -319,7 +304,7 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
     assert_eq!(dry["deleted"], 0);
     let done = orphans(&["--older-than", "0s"]);
     assert_eq!(done["deleted"], 1, "{done}");
-    let left = walk(&table_dir)
+    let left = common::files_under(&table_dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
         .count();
@@ -338,19 +323,6 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
     );
     // Files of replaced snapshots are still referenced by history: not orphans.
     assert_eq!(orphans(&["--older-than", "0s"])["deleted"], 0);
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// The admin CLI end to end: self-check, tables, snapshots, sql, rollback, expire-snapshots.
@@ -420,7 +392,7 @@ async fn admin_cli_round_trip() {
     assert_eq!(String::from_utf8(n.stdout).unwrap().trim(), r#"{"n":220}"#);
 
     // expire everything but the current snapshot: files of expired snapshots go, content stays
-    let files_before = walk(
+    let files_before = common::files_under(
         Path::new(&env.warehouse)
             .join("ops/self_check/data")
             .as_path(),
@@ -439,7 +411,7 @@ async fn admin_cli_round_trip() {
     let exp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(exp[0]["expired_snapshots"], 5);
     assert!(exp[0]["deleted_data_files"].as_u64().unwrap() > 0);
-    let files_after = walk(
+    let files_after = common::files_under(
         Path::new(&env.warehouse)
             .join("ops/self_check/data")
             .as_path(),

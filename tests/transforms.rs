@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use chrono::{Duration, NaiveDateTime};
@@ -807,27 +806,13 @@ async fn failing_check_aborts_every_commit() {
 /// Runs silver-build paused before each commit and kills it (SIGKILL) in its `n`th pause,
 /// when `n - 1` tables are committed.
 fn silver_build_killed_in_pause(env: &LakeEnv, args: &[&str], n: usize) {
-    let mut child = env
-        .bin("silver-build")
-        .args(args)
-        .env("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS", "1500")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = 0;
-    for line in stderr.lines() {
-        if line.unwrap().contains("failpoint:") {
-            seen += 1;
-            if seen == n {
-                child.kill().unwrap();
-                break;
-            }
-        }
-    }
+    let mut child = common::paused_before_commit(
+        env.bin("silver-build").args(args).stdout(Stdio::null()),
+        1500,
+        n,
+    );
+    child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(seen, n, "silver-build ended before its pause number {n}");
 }
 
 async fn silver_snapshots(lake: &Lake) -> Vec<Option<i64>> {

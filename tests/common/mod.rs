@@ -553,6 +553,58 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Spawns `cmd` with the writers' commit failpoint (it announces `failpoint: …` on stderr once
+/// a commit's data files are written, then sleeps `pause_ms` before committing) and returns
+/// once its `nth` pause has begun: `nth - 1` commits done, the next one's files written. The
+/// rest of its stderr is drained. Panics if the process ends first, or is still short of the
+/// pause after 60 s.
+pub fn paused_before_commit(cmd: &mut Command, pause_ms: u64, nth: usize) -> Child {
+    use std::io::{BufRead, BufReader};
+
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .env(
+            "OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS",
+            pause_ms.to_string(),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut seen, mut line) = (0, String::new());
+    while seen < nth {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "{program} ended before its pause number {nth}"
+        );
+        if line.starts_with("failpoint:") {
+            seen += 1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{program} never reached its pause number {nth}"
+        );
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Apache Kafka in KRaft mode (`tests/support/kafka.sh`): one node, or a cluster of three
 /// (replication factor 3, `min.insync.replicas=2`), each a Java process on free 127.0.0.1
 /// ports. Data lives in a temporary directory, so nodes can be killed and started again on it.
