@@ -923,6 +923,7 @@ async fn broker_down_is_retryable() {
 fn replay_metrics_endpoint() {
     let s = setup();
     let port = common::free_port();
+    let log = s.env.dir().join("replay.log");
     let mut child = replay_cmd(&s)
         .args([
             "--speed",
@@ -931,7 +932,7 @@ fn replay_metrics_endpoint() {
             &format!("127.0.0.1:{port}"),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -957,7 +958,8 @@ fn replay_metrics_endpoint() {
     let status = child.wait().unwrap();
     assert!(
         status.success(),
-        "SIGTERM must end the producer cleanly, got {status}"
+        "SIGTERM must end the producer cleanly, got {status}; its log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     for m in [
         "olistlake_replay_clock_seconds",

@@ -191,18 +191,40 @@ impl KafkaClient {
                 }
             }
         }
-        // metadata catches up with a short delay
+        // Metadata catches up with a short delay, and a new partition has no leader until the
+        // controller elects one: until then its watermarks and produce requests fail, so wait
+        // for every partition of every topic to have a leader.
         let deadline = Instant::now() + TIMEOUT;
         while Instant::now() < deadline {
-            let names = self.topic_names()?;
-            if topics.iter().all(|t| names.contains(&t.to_string())) {
+            if self.all_partitions_led(topics)? {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(Error::BrokerUnreachable(
-            "created topics did not appear in the metadata".into(),
+            "created topics did not get a leader for every partition".into(),
         ))
+    }
+
+    /// Every topic exists with at least one partition, and each partition has a leader.
+    fn all_partitions_led(&self, topics: &[&str]) -> Result<bool> {
+        let c: BaseConsumer = self
+            .base()
+            .create()
+            .map_err(|e| unreachable("metadata client", e))?;
+        let md = c
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(|e| unreachable(&format!("metadata from {}", self.bootstrap), e))?;
+        Ok(topics.iter().all(|name| {
+            md.topics().iter().any(|t| {
+                t.name() == *name
+                    && t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions()
+                        .iter()
+                        .all(|p| p.error().is_none() && p.leader() >= 0)
+            })
+        }))
     }
 
     fn topic_names(&self) -> Result<Vec<String>> {
