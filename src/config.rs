@@ -24,10 +24,16 @@ pub struct LakeArgs {
     pub warehouse: String,
 
     /// Iceberg catalog: `sqlite:PATH` or `postgres://user:pass@host:port/db` (SQL/JDBC catalog
-    /// tables, shared with Spark and pyiceberg). Default: `sqlite:<warehouse>/catalog.db` for a
-    /// local warehouse; an S3 warehouse needs an explicit catalog.
+    /// tables, shared with Spark and pyiceberg), or `http(s)://host:port[/path]` (an Iceberg REST
+    /// catalog). Default: `sqlite:<warehouse>/catalog.db` for a local warehouse; an S3
+    /// warehouse needs an explicit catalog.
     #[arg(long, global = true, env = "OLISTLAKE_CATALOG_URI")]
     pub catalog_uri: Option<String>,
+
+    /// REST catalog only: the `warehouse` the server is asked for (e.g. a Polaris catalog
+    /// name); unset means the server's default.
+    #[arg(long, global = true, env = "OLISTLAKE_CATALOG_WAREHOUSE")]
+    pub catalog_warehouse: Option<String>,
 
     /// Catalog name recorded in the catalog tables (pyiceberg's `SqlCatalog(name)`).
     #[arg(
@@ -76,6 +82,8 @@ pub enum CatalogUri {
     Sqlite(PathBuf),
     /// A PostgreSQL database (connection URL as given).
     Postgres(String),
+    /// An Iceberg REST catalog (base URL, without `/v1`).
+    Rest(String),
 }
 
 impl CatalogUri {
@@ -95,29 +103,35 @@ impl CatalogUri {
             Ok(CatalogUri::Sqlite(absolute(Path::new(path))))
         } else if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
             Ok(CatalogUri::Postgres(uri.to_string()))
+        } else if uri.starts_with("http://") || uri.starts_with("https://") {
+            let base = uri.trim_end_matches('/');
+            // `…/v1` is where the API lives; the base URL is what clients are configured with
+            Ok(CatalogUri::Rest(
+                base.strip_suffix("/v1").unwrap_or(base).to_string(),
+            ))
         } else {
             let scheme = uri.split(':').next().unwrap_or(uri);
             Err(Error::Config(format!(
-                "unknown catalog scheme `{scheme}` in `{uri}`: use `sqlite:PATH` or `postgres://…` \
-                 (the REST catalog is not supported: iceberg 0.10 cannot publish the project's \
-                 overwrite commits through it)"
+                "unknown catalog scheme `{scheme}` in `{uri}`: use `sqlite:PATH`, \
+                 `postgres://…` or `http(s)://…` (an Iceberg REST catalog)"
             )))
         }
     }
 
-    /// The URL handed to sqlx.
+    /// The URL handed to sqlx (SQL catalogs) or the REST client.
     pub fn sqlx_url(&self) -> String {
         match self {
             CatalogUri::Sqlite(p) => format!("sqlite://{}?mode=rwc", p.display()),
-            CatalogUri::Postgres(u) => u.clone(),
+            CatalogUri::Postgres(u) | CatalogUri::Rest(u) => u.clone(),
         }
     }
 
-    /// The URL as pyiceberg / SQLAlchemy spell it, for docs and test readers.
+    /// The URL as pyiceberg / SQLAlchemy spell it (SQL catalogs), or the REST base URL.
     pub fn sqlalchemy_url(&self) -> String {
         match self {
             CatalogUri::Sqlite(p) => format!("sqlite:///{}", p.display()),
             CatalogUri::Postgres(u) => u.replacen("postgres://", "postgresql+psycopg2://", 1),
+            CatalogUri::Rest(u) => u.clone(),
         }
     }
 
@@ -125,7 +139,7 @@ impl CatalogUri {
     pub fn redacted(&self) -> String {
         match self {
             CatalogUri::Sqlite(p) => format!("sqlite:{}", p.display()),
-            CatalogUri::Postgres(u) => redact_url(u),
+            CatalogUri::Postgres(u) | CatalogUri::Rest(u) => redact_url(u),
         }
     }
 }
@@ -180,6 +194,46 @@ pub struct LakeConfig {
     pub warehouse: Warehouse,
     /// FileIO properties (S3 endpoint, region, credentials).
     pub storage_props: HashMap<String, String>,
+    /// REST catalog properties (warehouse, OAuth2); empty for a SQL catalog.
+    pub rest: RestOptions,
+}
+
+/// What a REST catalog client is configured with besides its URL, in the property names of
+/// Iceberg's REST clients (`warehouse`, `token`, `credential`, `oauth2-server-uri`, `scope`).
+/// Secrets come from the environment only (`OLISTLAKE_CATALOG_TOKEN`,
+/// `OLISTLAKE_CATALOG_CREDENTIAL` = `client_id:client_secret`), never from flags, and are
+/// never printed: `Debug` shows the property names alone.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RestOptions(pub HashMap<String, String>);
+
+impl std::fmt::Debug for RestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<_> = self.0.keys().collect();
+        keys.sort();
+        f.debug_tuple("RestOptions").field(&keys).finish()
+    }
+}
+
+impl RestOptions {
+    /// From the environment and the warehouse flag.
+    fn from_env(warehouse: Option<&str>) -> RestOptions {
+        let mut props = HashMap::new();
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        for (var, prop) in [
+            ("OLISTLAKE_CATALOG_TOKEN", "token"),
+            ("OLISTLAKE_CATALOG_CREDENTIAL", "credential"),
+            ("OLISTLAKE_CATALOG_OAUTH2_SERVER_URI", "oauth2-server-uri"),
+            ("OLISTLAKE_CATALOG_SCOPE", "scope"),
+        ] {
+            if let Some(v) = env(var) {
+                props.insert(prop.to_string(), v);
+            }
+        }
+        if let Some(w) = warehouse.filter(|w| !w.trim().is_empty()) {
+            props.insert("warehouse".to_string(), w.to_string());
+        }
+        RestOptions(props)
+    }
 }
 
 impl LakeArgs {
@@ -192,7 +246,7 @@ impl LakeArgs {
             (None, Warehouse::S3 { .. }) => {
                 return Err(Error::Config(
                     "an S3 warehouse needs --catalog-uri (OLISTLAKE_CATALOG_URI): \
-                     sqlite:PATH or postgres://…"
+                     sqlite:PATH, postgres://… or http(s)://… (REST)"
                         .into(),
                 ));
             }
@@ -234,11 +288,16 @@ impl LakeArgs {
         if self.catalog_name.trim().is_empty() {
             return Err(Error::Config("catalog name is empty".into()));
         }
+        let rest = match catalog {
+            CatalogUri::Rest(_) => RestOptions::from_env(self.catalog_warehouse.as_deref()),
+            _ => RestOptions::default(),
+        };
         Ok(LakeConfig {
             catalog,
             catalog_name: self.catalog_name.clone(),
             warehouse,
             storage_props,
+            rest,
         })
     }
 }
@@ -320,10 +379,28 @@ mod tests {
     }
 
     #[test]
+    fn rest_catalog_uris() {
+        for (uri, base) in [
+            ("http://127.0.0.1:8181", "http://127.0.0.1:8181"),
+            ("http://h:8181/", "http://h:8181"),
+            ("https://h/api/catalog/v1", "https://h/api/catalog"),
+        ] {
+            assert_eq!(
+                CatalogUri::parse(uri).unwrap(),
+                CatalogUri::Rest(base.into())
+            );
+        }
+        // secrets are never in Debug output
+        let opts = RestOptions(HashMap::from([("token".into(), "s3cr3t".into())]));
+        assert!(!format!("{opts:?}").contains("s3cr3t"));
+    }
+
+    #[test]
     fn s3_without_catalog_is_a_config_error() {
         let args = LakeArgs {
             warehouse: "s3://b/p".into(),
             catalog_uri: None,
+            catalog_warehouse: None,
             catalog_name: "olistlake".into(),
             s3_endpoint: None,
             s3_region: "us-east-1".into(),

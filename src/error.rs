@@ -34,12 +34,13 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
-    #[error("catalog database unreachable ({uri}): {source}")]
-    CatalogUnreachable {
-        uri: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("catalog unreachable ({uri}): {message}")]
+    CatalogUnreachable { uri: String, message: String },
+
+    /// The catalog did not answer a commit request it received (REST 5xx, lost connection): the
+    /// commit may or may not have happened, so its files are kept. A re-run sees which.
+    #[error("table {table}: commit outcome unknown ({message}); files kept, re-run to continue")]
+    CommitStateUnknown { table: String, message: String },
 
     #[error("catalog: {0}")]
     Catalog(String),
@@ -127,7 +128,7 @@ impl From<iceberg::Error> for Error {
 }
 
 fn looks_like_unreachable(text: &str) -> bool {
-    const NEEDLES: [&str; 7] = [
+    const NEEDLES: [&str; 10] = [
         "Connection refused",
         "connection refused",
         "error sending request",
@@ -135,6 +136,10 @@ fn looks_like_unreachable(text: &str) -> bool {
         "timed out",
         "ConnectionRefused",
         "connect error",
+        // a REST catalog's server errors, as the crate's client reports them
+        "503 Service Unavailable",
+        "502 Bad Gateway",
+        "504 Gateway Timeout",
     ];
     NEEDLES.iter().any(|n| text.contains(n))
 }
@@ -161,7 +166,8 @@ impl Error {
             | Error::ConcurrentWrite { .. }
             | Error::UnknownSchema(_)
             | Error::PartitionStuck(_)
-            | Error::CommitConflict { .. } => Exit::Retryable,
+            | Error::CommitConflict { .. }
+            | Error::CommitStateUnknown { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
             // A scan that lost the object store surfaces as a query error.
             Error::Query(e) | Error::ModelQuery { source: e, .. }

@@ -1,18 +1,28 @@
-//! The Iceberg SQL catalog (SQLite or PostgreSQL) and the metadata pointer swap.
+//! The Iceberg catalog — SQL (SQLite or PostgreSQL) or REST — and how a commit is published.
 //!
-//! Tables are created and loaded through `iceberg-catalog-sql`. Commits are published by the
-//! project itself with the JDBC catalog protocol: write a new `metadata.json`, then
-//! `UPDATE iceberg_tables SET metadata_location = new WHERE … AND metadata_location = old`.
-//! Zero rows updated means another writer won the race. This is the statement the crate, Spark's
-//! JdbcCatalog and pyiceberg's SqlCatalog all use, so every client sees every commit.
+//! Tables are created and loaded through the crates' catalogs (`iceberg-catalog-sql`,
+//! `iceberg-catalog-rest`). The project builds each new table metadata itself
+//! (`commit.rs`); [`Publisher`] then makes it current:
+//! - SQL catalog: the JDBC catalog protocol. Write a new `metadata.json`, then
+//!   `UPDATE iceberg_tables SET metadata_location = new WHERE … AND metadata_location = old`.
+//!   Zero rows updated means another writer won the race. This is the statement the crate,
+//!   Spark's JdbcCatalog and pyiceberg's SqlCatalog all use, so every client sees every commit.
+//! - REST catalog: the REST `commitTable` request, with the metadata changes as its updates and
+//!   the base it was built on as its requirements (`assert-table-uuid`, `assert-ref-snapshot-id`
+//!   on `main`, `assert-current-schema-id`, `assert-last-assigned-field-id`); the server writes
+//!   the metadata file. 409 means another writer won; 5xx means the outcome is unknown.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use iceberg::io::StorageFactory;
-use iceberg::{CatalogBuilder, TableIdent};
-use iceberg_catalog_sql::{SqlCatalog, SqlCatalogBuilder};
+use iceberg::spec::{MAIN_BRANCH, TableMetadataBuildResult};
+use iceberg::table::Table;
+use iceberg::{Catalog, CatalogBuilder, MetadataLocation, TableIdent, TableRequirement};
+use iceberg_catalog_rest::RestCatalogBuilder;
+use iceberg_catalog_sql::SqlCatalogBuilder;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -23,9 +33,13 @@ use crate::error::{Error, Result};
 /// The catalog table of the JDBC/SQL catalog protocol.
 const CATALOG_TABLE: &str = "iceberg_tables";
 
-/// Opens the catalog database (creating a SQLite file's directory when needed), failing with
-/// `CatalogUnreachable` when the database cannot be reached.
-pub(crate) async fn open(cfg: &LakeConfig) -> Result<(Arc<SqlCatalog>, MetadataPointer)> {
+/// Opens the catalog: the database of a SQL catalog (creating a SQLite file's directory when
+/// needed), or a REST catalog's configuration. An unreachable catalog is `CatalogUnreachable`
+/// (retryable).
+pub(crate) async fn open(cfg: &LakeConfig) -> Result<(Arc<dyn Catalog>, Publisher)> {
+    if let CatalogUri::Rest(uri) = &cfg.catalog {
+        return open_rest(cfg, uri).await;
+    }
     install_default_drivers();
     if let CatalogUri::Sqlite(path) = &cfg.catalog
         && let Some(dir) = path.parent()
@@ -46,12 +60,12 @@ pub(crate) async fn open(cfg: &LakeConfig) -> Result<(Arc<SqlCatalog>, MetadataP
         .await
         .map_err(|source| Error::CatalogUnreachable {
             uri: cfg.catalog.redacted(),
-            source,
+            message: source.to_string(),
         })?;
 
     let bind_style = match cfg.catalog {
-        CatalogUri::Sqlite(_) => "QMark",
         CatalogUri::Postgres(_) => "DollarNumeric",
+        _ => "QMark",
     };
     let mut props: HashMap<String, String> = cfg.storage_props.clone();
     props.insert("uri".into(), url);
@@ -70,7 +84,300 @@ pub(crate) async fn open(cfg: &LakeConfig) -> Result<(Arc<SqlCatalog>, MetadataP
         catalog_name: cfg.catalog_name.clone(),
         dollar: matches!(cfg.catalog, CatalogUri::Postgres(_)),
     };
-    Ok((Arc::new(catalog), pointer))
+    Ok((Arc::new(catalog), Publisher::Sql(pointer)))
+}
+
+async fn open_rest(cfg: &LakeConfig, uri: &str) -> Result<(Arc<dyn Catalog>, Publisher)> {
+    let committer = RestCommitter::connect(uri, &cfg.rest.0).await?;
+    // The crate's client does the reads, table creation and namespaces; the storage
+    // properties configure the FileIO of the tables it loads.
+    let mut props: HashMap<String, String> = cfg.storage_props.clone();
+    props.extend(cfg.rest.0.clone());
+    props.insert("uri".into(), uri.to_string());
+    let factory: Arc<dyn StorageFactory> = Arc::new(OpenDalResolvingStorageFactory::new());
+    let catalog = RestCatalogBuilder::default()
+        .with_storage_factory(factory)
+        .load(cfg.catalog_name.clone(), props)
+        .await
+        .map_err(|e| Error::Catalog(format!("opening {}: {e}", cfg.catalog.redacted())))?;
+    Ok((Arc::new(catalog), Publisher::Rest(committer)))
+}
+
+/// How a new table metadata is made current.
+#[derive(Debug, Clone)]
+pub(crate) enum Publisher {
+    Sql(MetadataPointer),
+    Rest(RestCommitter),
+}
+
+/// What publishing a commit came to.
+pub(crate) enum Published {
+    /// The table now points at this metadata file.
+    Won(String),
+    /// Another writer changed the table first; nothing of this attempt is left behind.
+    Lost,
+}
+
+impl Publisher {
+    /// Publishes `built`, made from `base`'s metadata, if the table has not moved since.
+    pub(crate) async fn publish(
+        &self,
+        base: &Table,
+        built: TableMetadataBuildResult,
+    ) -> Result<Published> {
+        let ident = base.identifier();
+        let old = base
+            .metadata_location()
+            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?;
+        match self {
+            Publisher::Sql(pointer) => {
+                let location = MetadataLocation::from_str(old)?
+                    .with_next_version()
+                    .with_new_metadata(&built.metadata);
+                built.metadata.write_to(base.file_io(), &location).await?;
+                let location = location.to_string();
+                if pointer.swap(ident, old, &location).await? {
+                    Ok(Published::Won(location))
+                } else {
+                    let _ = base.file_io().delete(&location).await;
+                    Ok(Published::Lost)
+                }
+            }
+            Publisher::Rest(rest) => rest.commit(base, built).await,
+        }
+    }
+}
+
+/// Publishes commits with the REST `commitTable` request (`POST …/namespaces/{ns}/tables/{t}`).
+/// The crate's catalog keeps its commit request private (`TableCommit`'s builder), so the
+/// request is made here, with the same authentication.
+#[derive(Clone)]
+pub(crate) struct RestCommitter {
+    http: reqwest::Client,
+    /// `{uri}/v1[/{prefix}]`
+    base: String,
+    /// `Authorization` header value, when the catalog wants one.
+    auth: Option<String>,
+    redacted: String,
+}
+
+impl std::fmt::Debug for RestCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestCommitter")
+            .field("base", &self.redacted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RestCommitter {
+    /// Authenticates (a bearer `token`, or a `credential` exchanged for one with the OAuth2
+    /// client-credentials grant) and reads the server's configuration (`GET /v1/config`) for the
+    /// path `prefix`.
+    async fn connect(uri: &str, props: &HashMap<String, String>) -> Result<RestCommitter> {
+        let redacted = crate::config::redact_url(uri);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Catalog(format!("REST client: {e}")))?;
+        let unreachable = |e: reqwest::Error| Error::CatalogUnreachable {
+            uri: redacted.clone(),
+            message: e.without_url().to_string(),
+        };
+        let auth = match (props.get("token"), props.get("credential")) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, Some(credential)) => {
+                let (id, secret) = credential
+                    .split_once(':')
+                    .unwrap_or(("", credential.as_str()));
+                let endpoint = props
+                    .get("oauth2-server-uri")
+                    .cloned()
+                    .unwrap_or_else(|| format!("{uri}/v1/oauth/tokens"));
+                let mut form = vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_secret", secret.to_string()),
+                    (
+                        "scope",
+                        props
+                            .get("scope")
+                            .cloned()
+                            .unwrap_or_else(|| "catalog".into()),
+                    ),
+                ];
+                if !id.is_empty() {
+                    form.push(("client_id", id.to_string()));
+                }
+                let body = form
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", form_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                let resp = http
+                    .post(&endpoint)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(unreachable)?;
+                let status = resp.status();
+                let text = resp.text().await.map_err(unreachable)?;
+                if !status.is_success() {
+                    return Err(http_error(&redacted, "OAuth2 token request", status, &text));
+                }
+                let token: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    Error::Catalog(format!("{redacted}: OAuth2 token response: {e}"))
+                })?;
+                let token = token["access_token"].as_str().ok_or_else(|| {
+                    Error::Catalog(format!("{redacted}: OAuth2 response has no access_token"))
+                })?;
+                Some(format!("Bearer {token}"))
+            }
+            (None, None) => None,
+        };
+        let config_url = match props.get("warehouse") {
+            Some(w) => format!("{uri}/v1/config?warehouse={}", form_encode(w)),
+            None => format!("{uri}/v1/config"),
+        };
+        let mut request = http.get(config_url);
+        if let Some(a) = &auth {
+            request = request.header("authorization", a);
+        }
+        let resp = request.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(http_error(&redacted, "GET /v1/config", status, &text));
+        }
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Catalog(format!("{redacted}: /v1/config: {e}")))?;
+        // overrides win over the client's settings, which win over defaults (the REST spec)
+        let prefix = config["overrides"]["prefix"]
+            .as_str()
+            .or(props.get("prefix").map(String::as_str))
+            .or(config["defaults"]["prefix"].as_str())
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let base = match prefix {
+            Some(p) => format!("{uri}/v1/{p}"),
+            None => format!("{uri}/v1"),
+        };
+        Ok(RestCommitter {
+            http,
+            base,
+            auth,
+            redacted,
+        })
+    }
+
+    async fn commit(&self, base: &Table, built: TableMetadataBuildResult) -> Result<Published> {
+        let ident = base.identifier();
+        let md = base.metadata();
+        let requirements = vec![
+            TableRequirement::UuidMatch { uuid: md.uuid() },
+            TableRequirement::RefSnapshotIdMatch {
+                r#ref: MAIN_BRANCH.to_string(),
+                snapshot_id: md.current_snapshot_id(),
+            },
+            TableRequirement::CurrentSchemaIdMatch {
+                current_schema_id: md.current_schema_id(),
+            },
+            TableRequirement::LastAssignedFieldIdMatch {
+                last_assigned_field_id: md.last_column_id(),
+            },
+        ];
+        let body = serde_json::json!({
+            "identifier": {"namespace": ident.namespace().as_ref(), "name": ident.name()},
+            "requirements": requirements,
+            "updates": built.changes,
+        });
+        let url = format!(
+            "{}/namespaces/{}/tables/{}",
+            self.base,
+            form_encode(&ident.namespace().join("\u{1f}")),
+            form_encode(ident.name())
+        );
+        let mut request = self.http.post(url).json(&body);
+        if let Some(a) = &self.auth {
+            request = request.header("authorization", a);
+        }
+        // Once the request is sent, a lost answer leaves the outcome unknown: the commit may
+        // have happened. Only a refused connection is known not to have committed.
+        let resp = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Err(Error::CatalogUnreachable {
+                    uri: self.redacted.clone(),
+                    message: e.without_url().to_string(),
+                });
+            }
+            Err(e) => {
+                return Err(Error::CommitStateUnknown {
+                    table: ident.to_string(),
+                    message: e.without_url().to_string(),
+                });
+            }
+        };
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200 => {
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| Error::CommitStateUnknown {
+                        table: ident.to_string(),
+                        message: format!("unreadable commit response: {e}"),
+                    })?;
+                let location = v["metadata-location"].as_str().unwrap_or_default();
+                Ok(Published::Won(location.to_string()))
+            }
+            409 => Ok(Published::Lost),
+            // Iceberg's REST spec: 500, 502, 504 (and timeouts) on commit mean the state is
+            // unknown; 503 means the server did not take the request.
+            503 => Err(http_error(&self.redacted, "commitTable", status, &text)),
+            500..=599 => Err(Error::CommitStateUnknown {
+                table: ident.to_string(),
+                message: format!("HTTP {status}: {}", error_message(&text)),
+            }),
+            _ => Err(Error::Catalog(format!(
+                "{ident}: commit refused by {}: HTTP {status}: {}",
+                self.redacted,
+                error_message(&text)
+            ))),
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The `error.message` of an Iceberg REST error response, or the body's start.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}
+
+/// 5xx: the catalog is unavailable (retryable); anything else: refused (fatal).
+fn http_error(redacted: &str, what: &str, status: reqwest::StatusCode, text: &str) -> Error {
+    let message = format!("{what}: HTTP {status}: {}", error_message(text));
+    if status.is_server_error() {
+        Error::CatalogUnreachable {
+            uri: redacted.to_string(),
+            message,
+        }
+    } else {
+        Error::Catalog(format!("{redacted}: {message}"))
+    }
 }
 
 /// Reads and swaps a table's metadata location in the catalog database.

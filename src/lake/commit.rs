@@ -6,10 +6,11 @@
 //!    is replaced; otherwise rewrite it with the kept files as EXISTING (original snapshot id
 //!    and sequence numbers) and the replaced ones as DELETED;
 //! 3. add one manifest with the new files as ADDED at the next sequence number;
-//! 4. write the manifest list, a new snapshot (operation `append` or `overwrite`, summary with
-//!    added/deleted files and records and running totals), and a new `metadata.json`;
-//! 5. publish it with a compare-and-swap of the catalog pointer. On a lost race, delete what
-//!    this attempt wrote (never the data files), wait, and redo 1–5 on the new base.
+//! 4. write the manifest list and build the new metadata with a new snapshot (operation
+//!    `append` or `overwrite`, summary with added/deleted files and records and running totals);
+//! 5. publish it, conditional on the base it was built on ([`Publisher`]: the SQL catalog's
+//!    pointer compare-and-swap, or a REST `commitTable` with requirements). On a lost race,
+//!    delete what this attempt wrote (never the data files), wait, and redo 1–5 on the new base.
 //!
 //! Data files are written once, before the first attempt, so a retry costs only metadata.
 //! A writer whose commit is only valid on the state it read (bronze-load: the Kafka offsets it
@@ -28,15 +29,14 @@ use iceberg::spec::{
     DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestEntry,
     ManifestFile, ManifestListWriter, ManifestWriterBuilder, NestedField, NestedFieldRef,
     Operation, Schema, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector,
-    Struct, Summary, TableMetadata, Type,
+    Struct, Summary, TableMetadata, TableMetadataBuildResult, Type,
 };
 use iceberg::table::Table;
-use iceberg::{Catalog, MetadataLocation, TableIdent};
-use iceberg_catalog_sql::SqlCatalog;
+use iceberg::{Catalog, TableIdent};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::catalog::MetadataPointer;
+use super::catalog::{Published, Publisher};
 use crate::error::{Error, Result};
 
 /// What a commit does to the files already in the table.
@@ -128,8 +128,8 @@ pub(crate) struct CommitRequest<'a> {
 
 /// Commits a request's files to `ident`.
 pub(crate) async fn commit_files(
-    catalog: &SqlCatalog,
-    pointer: &MetadataPointer,
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
     ident: &TableIdent,
     request: CommitRequest<'_>,
     policy: RetryPolicy,
@@ -156,13 +156,9 @@ pub(crate) async fn commit_files(
                 reason,
             });
         }
-        let old_location = table
-            .metadata_location()
-            .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
-            .to_string();
         let mut written = AttemptFiles::default();
         let staged = stage(&table, kind, &files, properties, &mut written).await;
-        let (metadata, mut outcome) = match staged {
+        let (built, mut outcome) = match staged {
             Ok(s) => s,
             Err(e) => {
                 cleanup(&table, &written).await;
@@ -170,16 +166,11 @@ pub(crate) async fn commit_files(
                 return Err(e);
             }
         };
-        let new_location = MetadataLocation::from_str(&old_location)?
-            .with_next_version()
-            .with_new_metadata(&metadata);
-        metadata.write_to(table.file_io(), &new_location).await?;
-        written.0.push(new_location.to_string());
-
-        let new_location = new_location.to_string();
-        if pointer.swap(ident, &old_location, &new_location).await? {
+        // An error here leaves the files: the commit may have been published (unknown
+        // outcome) and the orphan cleanup removes them if it was not.
+        if let Published::Won(location) = publisher.publish(&table, built).await? {
             outcome.attempts = attempt;
-            outcome.metadata_location = new_location;
+            outcome.metadata_location = location;
             tracing::debug!(table = %ident, snapshot = outcome.snapshot_id, attempt, "committed");
             return Ok(outcome);
         }
@@ -377,7 +368,7 @@ async fn stage(
     added: &[DataFile],
     properties: &HashMap<String, String>,
     written: &mut AttemptFiles,
-) -> Result<(TableMetadata, CommitOutcome)> {
+) -> Result<(TableMetadataBuildResult, CommitOutcome)> {
     let md = table.metadata();
     if md.format_version() != FormatVersion::V2 {
         return Err(Error::Catalog(format!(
@@ -582,8 +573,7 @@ async fn stage(
             MAIN_BRANCH,
             SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
         )?
-        .build()?
-        .metadata;
+        .build()?;
 
     let outcome = CommitOutcome {
         table: table.identifier().to_string(),
@@ -619,15 +609,16 @@ fn now_ms(md: &TableMetadata) -> i64 {
         .max(md.last_updated_ms() + 1)
 }
 
-/// Publishes a metadata change that adds no snapshot (rollback, expiry): `change` builds the
-/// new metadata from the current one, or returns None when there is nothing to do. Retried on
-/// a lost race like every commit. Returns the table as it was and the new metadata.
+/// Publishes a metadata change that adds no snapshot (rollback, expiry, schema): `change`
+/// builds the new metadata from the current one, or returns None when there is nothing to do.
+/// Retried on a lost race like every commit. Returns the table as it was, the new metadata and
+/// its location.
 async fn swap_metadata(
-    catalog: &SqlCatalog,
-    pointer: &MetadataPointer,
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
     ident: &TableIdent,
     policy: RetryPolicy,
-    change: &(dyn Fn(&TableMetadata, &str) -> Result<Option<TableMetadata>> + Sync),
+    change: &(dyn Fn(&TableMetadata, &str) -> Result<Option<TableMetadataBuildResult>> + Sync),
 ) -> Result<Option<(Table, TableMetadata, String)>> {
     for attempt in 1..=policy.max_attempts {
         let table = catalog
@@ -638,18 +629,13 @@ async fn swap_metadata(
             .metadata_location()
             .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?
             .to_string();
-        let Some(metadata) = change(table.metadata(), &old)? else {
+        let Some(built) = change(table.metadata(), &old)? else {
             return Ok(None);
         };
-        let location = MetadataLocation::from_str(&old)?
-            .with_next_version()
-            .with_new_metadata(&metadata);
-        metadata.write_to(table.file_io(), &location).await?;
-        let location = location.to_string();
-        if pointer.swap(ident, &old, &location).await? {
+        let metadata = built.metadata.clone();
+        if let Published::Won(location) = publisher.publish(&table, built).await? {
             return Ok(Some((table, metadata, location)));
         }
-        let _ = table.file_io().delete(&location).await;
         tokio::time::sleep(policy.delay(attempt)).await;
     }
     Err(Error::CommitConflict {
@@ -659,17 +645,17 @@ async fn swap_metadata(
 }
 
 /// Adds optional columns to the table's schema (a new current schema, as Iceberg's
-/// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`), by the same pointer swap.
+/// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`), published the same way.
 /// Columns already present (another writer added them) are skipped. Data files written before
 /// read the new columns as null.
 pub(crate) async fn add_columns(
-    catalog: &SqlCatalog,
-    pointer: &MetadataPointer,
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
     ident: &TableIdent,
     columns: &[(String, Type)],
     policy: RetryPolicy,
 ) -> Result<()> {
-    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
         let current = md.current_schema();
         let missing: Vec<_> = columns
             .iter()
@@ -693,23 +679,22 @@ pub(crate) async fn add_columns(
             md.clone()
                 .into_builder(Some(old.to_string()))
                 .add_current_schema(schema)?
-                .build()?
-                .metadata,
+                .build()?,
         ))
     };
-    swap_metadata(catalog, pointer, ident, policy, &change).await?;
+    swap_metadata(catalog, publisher, ident, policy, &change).await?;
     Ok(())
 }
 
-/// Moves `main` to `snapshot_id` (an older snapshot of the table), by the same pointer swap.
+/// Moves `main` to `snapshot_id` (an older snapshot of the table), published the same way.
 pub(crate) async fn rollback(
-    catalog: &SqlCatalog,
-    pointer: &MetadataPointer,
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
     ident: &TableIdent,
     snapshot_id: i64,
     policy: RetryPolicy,
 ) -> Result<String> {
-    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
         if md.snapshot_by_id(snapshot_id).is_none() {
             return Err(Error::NoSuchSnapshot {
                 table: ident.to_string(),
@@ -726,26 +711,25 @@ pub(crate) async fn rollback(
                         SnapshotRetention::branch(None, None, None),
                     ),
                 )?
-                .build()?
-                .metadata,
+                .build()?,
         ))
     };
-    let (_, _, location) = swap_metadata(catalog, pointer, ident, policy, &change)
+    let (_, _, location) = swap_metadata(catalog, publisher, ident, policy, &change)
         .await?
         .expect("a rollback always changes the metadata");
     Ok(location)
 }
 
-/// Removes snapshots from the table metadata (expiry), by the same pointer swap. Returns the
+/// Removes snapshots from the table metadata (expiry), published the same way. Returns the
 /// table before and the metadata after, so the caller can find files no snapshot references.
 pub(crate) async fn remove_snapshots(
-    catalog: &SqlCatalog,
-    pointer: &MetadataPointer,
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
     ident: &TableIdent,
     choose: &(dyn Fn(&TableMetadata) -> Vec<i64> + Sync),
     policy: RetryPolicy,
 ) -> Result<Option<(Table, TableMetadata)>> {
-    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadata>> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
         let ids = choose(md);
         if ids.is_empty() {
             return Ok(None);
@@ -754,11 +738,10 @@ pub(crate) async fn remove_snapshots(
             md.clone()
                 .into_builder(Some(old.to_string()))
                 .remove_snapshots(&ids)
-                .build()?
-                .metadata,
+                .build()?,
         ))
     };
-    Ok(swap_metadata(catalog, pointer, ident, policy, &change)
+    Ok(swap_metadata(catalog, publisher, ident, policy, &change)
         .await?
         .map(|(table, metadata, _)| (table, metadata)))
 }

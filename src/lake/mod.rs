@@ -20,7 +20,6 @@ use iceberg::io::{FileIO, FileIOBuilder};
 use iceberg::spec::{ManifestList, Struct, TableMetadata};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
-use iceberg_catalog_sql::SqlCatalog;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
@@ -31,7 +30,7 @@ pub use tables::TableDef;
 
 use crate::config::{LakeConfig, Warehouse};
 use crate::error::{Error, Result};
-use catalog::MetadataPointer;
+use catalog::Publisher;
 
 /// Snapshot-summary keys the project writes on every commit.
 pub mod summary_keys {
@@ -127,8 +126,8 @@ pub struct ExpireOutcome {
 /// An open lake.
 #[derive(Debug, Clone)]
 pub struct Lake {
-    catalog: Arc<SqlCatalog>,
-    pointer: MetadataPointer,
+    catalog: Arc<dyn Catalog>,
+    publisher: Publisher,
     config: LakeConfig,
     file_io: FileIO,
     retry: RetryPolicy,
@@ -137,13 +136,13 @@ pub struct Lake {
 impl Lake {
     /// Connects to the catalog and checks the warehouse is reachable.
     pub async fn open(config: &LakeConfig) -> Result<Lake> {
-        let (catalog, pointer) = catalog::open(config).await?;
+        let (catalog, publisher) = catalog::open(config).await?;
         let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
             .with_props(config.storage_props.clone())
             .build();
         let lake = Lake {
             catalog,
-            pointer,
+            publisher,
             config: config.clone(),
             file_io,
             retry: RetryPolicy::default(),
@@ -267,8 +266,8 @@ impl Lake {
             "adding the columns the table's definition has gained"
         );
         commit::add_columns(
-            &self.catalog,
-            &self.pointer,
+            self.catalog.as_ref(),
+            &self.publisher,
             &def.ident(),
             &missing,
             self.retry,
@@ -331,7 +330,14 @@ impl Lake {
             properties: ctx.properties(rows),
             precondition,
         };
-        commit::commit_files(&self.catalog, &self.pointer, ident, request, self.retry).await
+        commit::commit_files(
+            self.catalog.as_ref(),
+            &self.publisher,
+            ident,
+            request,
+            self.retry,
+        )
+        .await
     }
 
     /// The partition values (as Iceberg structs) that rows of `batch` fall into; used to name
@@ -405,7 +411,14 @@ impl Lake {
 
     /// Moves the table's `main` branch back to `snapshot_id`.
     pub async fn rollback(&self, ident: &TableIdent, snapshot_id: i64) -> Result<String> {
-        commit::rollback(&self.catalog, &self.pointer, ident, snapshot_id, self.retry).await
+        commit::rollback(
+            self.catalog.as_ref(),
+            &self.publisher,
+            ident,
+            snapshot_id,
+            self.retry,
+        )
+        .await
     }
 
     /// A table's snapshots, oldest first.
@@ -476,7 +489,7 @@ impl Lake {
 
     /// Runs SQL over the lake (tables are `namespace.table`).
     pub async fn sql(&self, query: &str, at: &ReadAt) -> Result<Vec<RecordBatch>> {
-        read::sql(&self.catalog, query, at).await
+        read::sql(self.catalog.as_ref(), query, at).await
     }
 
     /// A DataFusion session over the lake, for jobs that run several statements, and the
@@ -488,7 +501,7 @@ impl Lake {
         datafusion::prelude::SessionContext,
         BTreeMap<String, Pinned>,
     )> {
-        read::session(&self.catalog, at).await
+        read::session(self.catalog.as_ref(), at).await
     }
 
     /// Expires snapshots older than `older_than_ms` (keeping the newest `retain_last` and the
@@ -524,9 +537,14 @@ impl Lake {
             table: ident.to_string(),
             ..Default::default()
         };
-        let Some((before, after)) =
-            commit::remove_snapshots(&self.catalog, &self.pointer, ident, &choose, self.retry)
-                .await?
+        let Some((before, after)) = commit::remove_snapshots(
+            self.catalog.as_ref(),
+            &self.publisher,
+            ident,
+            &choose,
+            self.retry,
+        )
+        .await?
         else {
             return Ok(outcome);
         };

@@ -8,7 +8,6 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use iceberg::Catalog;
 use iceberg::table::Table;
-use iceberg_catalog_sql::SqlCatalog;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
 use crate::error::{Error, Result};
@@ -69,7 +68,7 @@ fn pick_snapshot(table: &Table, qualified: &str, at: &ReadAt) -> Result<Option<O
 /// each table is read at (tables without one are left out of the map). Each table is pinned to
 /// that snapshot for the session's life.
 pub(crate) async fn session(
-    catalog: &SqlCatalog,
+    catalog: &dyn Catalog,
     at: &ReadAt,
 ) -> Result<(SessionContext, BTreeMap<String, Pinned>)> {
     let config = SessionConfig::new()
@@ -129,7 +128,7 @@ impl Pinned {
 
 /// Runs one SQL statement and collects the result.
 pub(crate) async fn sql(
-    catalog: &SqlCatalog,
+    catalog: &dyn Catalog,
     query: &str,
     at: &ReadAt,
 ) -> Result<Vec<RecordBatch>> {
