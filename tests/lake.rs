@@ -350,6 +350,18 @@ async fn commit_kinds_s3() {
     commit_kinds(Backend::S3Sqlite).await;
 }
 
+/// The same commits published through an Iceberg REST catalog server (`commitTable` with
+/// requirements) instead of the SQL catalog's pointer swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_kinds_rest_catalog() {
+    commit_kinds(Backend::LocalRest).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_commits_agree_with_pyiceberg_rest_catalog() {
+    many_commits(Backend::LocalRest, 20).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_commits_agree_with_pyiceberg_local_sqlite() {
     many_commits(Backend::LocalSqlite, 50).await;

@@ -265,6 +265,7 @@ pub struct LakeEnv {
     _dir: TempDir,
     _s3: Option<S3Server>,
     _pg: Option<Postgres>,
+    _rest: Option<RestCatalogServer>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -272,6 +273,46 @@ pub enum Backend {
     LocalSqlite,
     LocalPostgres,
     S3Sqlite,
+    /// An Iceberg REST catalog server (Iceberg's own, `tests/support/rest-catalog.sh`) over a
+    /// SQLite JDBC catalog, local warehouse.
+    LocalRest,
+}
+
+/// A running Iceberg REST catalog server, stopped on drop.
+pub struct RestCatalogServer {
+    dir: PathBuf,
+    pub url: String,
+}
+
+impl RestCatalogServer {
+    /// Starts a server keeping its catalog in `dir` and its tables under `warehouse`.
+    pub fn start(dir: &Path, warehouse: &Path) -> RestCatalogServer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rest-catalog.sh");
+        let state = dir.join("rest-catalog");
+        let out = Command::new(script)
+            .arg("start")
+            .arg(&state)
+            .arg(format!(
+                "jdbc:sqlite:{}",
+                state.join("catalog.db").display()
+            ))
+            .arg(format!("file://{}", warehouse.display()))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run rest-catalog.sh");
+        assert!(out.status.success(), "REST catalog server did not start");
+        RestCatalogServer {
+            dir: state,
+            url: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        }
+    }
+}
+
+impl Drop for RestCatalogServer {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rest-catalog.sh");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).status();
+    }
 }
 
 impl LakeEnv {
@@ -279,6 +320,7 @@ impl LakeEnv {
         let dir = TempDir::new().unwrap();
         let sqlite = dir.path().join("catalog.db");
         let mut env = vec![("OLISTLAKE_LOG".to_string(), "warn".to_string())];
+        let mut rest = None;
         let (warehouse, catalog_uri, py_uri, s3, pg) = match backend {
             Backend::LocalSqlite => {
                 let w = dir.path().join("warehouse");
@@ -314,6 +356,13 @@ impl LakeEnv {
                     None,
                 )
             }
+            Backend::LocalRest => {
+                let w = dir.path().join("warehouse");
+                let server = RestCatalogServer::start(dir.path(), &w);
+                let url = server.url.clone();
+                rest = Some(server);
+                (w.display().to_string(), url.clone(), url, None, None)
+            }
         };
         env.push(("OLISTLAKE_WAREHOUSE".into(), warehouse.clone()));
         env.push(("OLISTLAKE_CATALOG_URI".into(), catalog_uri.clone()));
@@ -325,6 +374,7 @@ impl LakeEnv {
             _dir: dir,
             _s3: s3,
             _pg: pg,
+            _rest: rest,
         }
     }
 
@@ -360,6 +410,7 @@ impl LakeEnv {
         olistlake::config::LakeArgs {
             warehouse: self.warehouse.clone(),
             catalog_uri: Some(self.catalog_uri.clone()),
+            catalog_warehouse: None,
             catalog_name: "olistlake".into(),
             s3_endpoint: get("OLISTLAKE_S3_ENDPOINT"),
             s3_region: "us-east-1".into(),

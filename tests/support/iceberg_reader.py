@@ -1,5 +1,5 @@
-"""Independent reader for the integration tests: opens the project's SQL catalog with pyiceberg
-and prints what it sees as JSON (one object on stdout).
+"""Independent reader for the integration tests: opens the project's catalog (SQL, or REST for
+an http(s) URI) with pyiceberg and prints what it sees as JSON (one object on stdout).
 
 Rows are canonicalised so they compare equal with DataFusion's `CAST(col AS VARCHAR)`:
 decimals as plain strings, dates as YYYY-MM-DD, timestamps as YYYY-MM-DDTHH:MM:SS[.ffffff].
@@ -25,6 +25,11 @@ def catalog(args):
             "s3.region": os.environ.get("OLISTLAKE_S3_REGION", "us-east-1"),
             "s3.force-virtual-addressing": "false",
         })
+    if args.uri.startswith(("http://", "https://")):
+        from pyiceberg.catalog.rest import RestCatalog
+
+        del props["warehouse"]  # the server places tables; `warehouse` names a REST catalog
+        return RestCatalog(args.name, **props)
     return SqlCatalog(args.name, **props)
 
 
