@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         &LakeArgs {
             warehouse: scratch.path().join("lake").display().to_string(),
             catalog_uri: None,
+            catalog_warehouse: None,
             catalog_name: "olistlake".into(),
             s3_endpoint: None,
             s3_region: "us-east-1".into(),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs the test tools if missing, then runs
 # formatting and lint checks and the whole test suite. Integration tests start and stop their
-# own services (Apache Kafka, s3s-fs, PostgreSQL, Prometheus, Pushgateway, Superset, podman's
-# Docker API) on free 127.0.0.1 ports or private sockets.
+# own services (Apache Kafka, s3s-fs, PostgreSQL, an Iceberg REST catalog, Spark local[2],
+# Prometheus, Pushgateway, Superset, podman's Docker API) on free 127.0.0.1 ports or private
+# sockets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ tests/support/setup.sh quick
 
 # On a cold machine the S3 store takes minutes to build: build it (and fetch Kafka's jars) in
 # the background while the project itself is checked and compiled, and wait before the tests.
-step "tools: s3s-fs and Apache Kafka (background; log in $CACHE/tools-build.log)"
+step "tools: s3s-fs, Apache Kafka, the Iceberg REST catalog server, PySpark and the Iceberg Spark runtime (background; log in $CACHE/tools-build.log)"
 tests/support/setup.sh tools >"$CACHE/tools-build.log" 2>&1 &
 tools_pid=$!
 trap 'kill $tools_pid 2>/dev/null || true' EXIT

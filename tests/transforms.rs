@@ -8,14 +8,10 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use chrono::{Duration, NaiveDateTime};
+use common::pipeline::{JOBS, land_fixture, run_all};
 use common::{Backend, Contents, LakeEnv, summary, text_rows};
-use olistlake::kafka::direct;
-use olistlake::kafka::registry::Registry;
-use olistlake::kafka::replay::{Prepared, timeline};
 use olistlake::lake::{CommitContext, CommitKind, Lake, ReadAt, tables};
 use serde_json::{Value, json};
-
-const JOBS: [&str; 3] = ["silver-build", "gold-bcg", "gold-leadtime"];
 
 fn ts(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
@@ -823,30 +819,6 @@ async fn silver_snapshots(lake: &Lake) -> Vec<Option<i64>> {
     out
 }
 
-fn millis(day: &str) -> i64 {
-    ts(&format!("{day} 00:00:00")).and_utc().timestamp_millis()
-}
-
-/// The fixture's replay landed in bronze (without a broker: the same rows bronze-load lands),
-/// events ingested in [from, until).
-async fn land_fixture(env: &LakeEnv, lake: &Lake, from: Option<&str>, until: &str) -> u64 {
-    let dir = common::prepared_fixture();
-    let prepared = Prepared::load(dir.path()).unwrap();
-    let (lo, hi) = (from.map(millis).unwrap_or(i64::MIN), millis(until));
-    let events: Vec<_> = timeline(&prepared, 42)
-        .into_iter()
-        .filter(|e| e.ingest_ms >= lo && e.ingest_ms < hi)
-        .collect();
-    let registry = Registry::open(&format!(
-        "file:{}",
-        env.dir().join("registry.json").display()
-    ))
-    .unwrap();
-    direct::land(lake, &registry, &prepared, &events, 3)
-        .await
-        .unwrap()
-}
-
 fn days(from: &str, n: i64) -> Vec<(String, String)> {
     let start = ts(&format!("{from} 00:00:00"));
     (0..n)
@@ -855,12 +827,6 @@ fn days(from: &str, n: i64) -> Vec<(String, String)> {
             (d(i), d(i + 1))
         })
         .collect()
-}
-
-fn run_all(env: &LakeEnv, args: &[&str]) {
-    for j in JOBS {
-        job_ok(env, j, args);
-    }
 }
 
 /// Properties (1) and (2) of the job contract on the fixture: the history before a range as

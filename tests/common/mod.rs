@@ -6,6 +6,7 @@
 
 pub mod airflow;
 pub mod containers;
+pub mod pipeline;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

