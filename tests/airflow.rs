@@ -115,4 +115,5 @@ fn compose_file_validates_and_dockerfile_lints_clean() {
     assert!(!missing.status.success(), "compose accepted empty secrets");
     run_ok(Command::new(venv_bin("hadolint")).arg(root().join("Dockerfile")));
     run_ok(Command::new(venv_bin("hadolint")).arg(root().join("docker/superset/Dockerfile")));
+    run_ok(Command::new(venv_bin("hadolint")).arg(root().join("docker/rest-catalog.Dockerfile")));
 }

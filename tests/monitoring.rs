@@ -777,6 +777,56 @@ print(json.dumps({n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for 
     }
 }
 
+/// The views over a lake behind an Iceberg REST catalog: the refresh finds each gold table's
+/// metadata file through the REST API, and DuckDB reads every gold table with DataFusion's row
+/// counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_read_a_lake_behind_a_rest_catalog() {
+    let env = common::LakeEnv::new(common::Backend::LocalRest);
+    let lake = env.lake().await;
+    common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
+    common::pipeline::run_all(&env, &["--full-refresh"]);
+    let duckdb = env.dir().join("views/lake.duckdb");
+    let out = common::run_ok(
+        Command::new(common::superset_python())
+            .arg(root().join("docker/superset/olistlake_views.py"))
+            .args(["--duckdb", duckdb.to_str().unwrap()])
+            .envs(
+                env.bin("olistlake")
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k, v?))),
+            ),
+    );
+    let first = last_json(&out.stdout);
+    assert_eq!(first["views"].as_array().unwrap().len(), 7, "{first}");
+
+    let reader = r#"
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("LOAD iceberg")
+names = [r[0] for r in con.execute("SELECT table_name FROM main.olistlake_views").fetchall()]
+print(json.dumps({n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n in names}))
+"#;
+    let out = common::run_ok(Command::new(common::superset_python()).args([
+        "-c",
+        reader,
+        duckdb.to_str().unwrap(),
+    ]));
+    let counts = last_json(&out.stdout);
+    assert_eq!(counts.as_object().unwrap().len(), 7, "{counts}");
+    for (table, n) in counts.as_object().unwrap() {
+        let batches = lake
+            .sql(
+                &format!("SELECT count(*) AS n FROM {table}"),
+                &olistlake::lake::ReadAt::current(),
+            )
+            .await
+            .unwrap();
+        let want = common::text_rows(&batches)[0][0].clone().unwrap();
+        assert_eq!(n.to_string(), want, "{table}");
+    }
+}
+
 #[test]
 fn metric_names_are_the_series_an_expression_reads() {
     let expr = r#"(changes(olistlake_replay_clock_seconds[10m]) == 0 and olistlake_replay_done == 0)

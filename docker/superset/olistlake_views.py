@@ -3,8 +3,9 @@
 
 DuckDB's iceberg extension reads a table from one metadata.json (there is no version hint in a
 SQL catalog), so each view pins the table's current metadata file and must be rebuilt after
-every commit. This reads the current locations from the Iceberg SQL catalog (the
-`iceberg_tables` table every SQL/JDBC catalog shares), writes a new DuckDB file beside the old
+every commit. This reads the current locations from the Iceberg catalog (a SQL catalog's
+`iceberg_tables` table every SQL/JDBC catalog shares, or a REST catalog's loadTable answers,
+with OLISTLAKE_CATALOG_TOKEN as bearer token when set), writes a new DuckDB file beside the old
 one and renames it over it: readers see the old views or the new ones, never a half-built file.
 Nothing is rewritten when no location changed.
 
@@ -41,8 +42,46 @@ def catalog_uri(args: argparse.Namespace) -> str:
     return "sqlite:" + str(Path(warehouse.removeprefix("file://")) / "catalog.db")
 
 
+def rest_locations(uri: str, namespaces: list[str]) -> dict[str, str]:
+    """`namespace.table` → current metadata location, from an Iceberg REST catalog."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = uri.rstrip("/").removesuffix("/v1")
+    headers = {}
+    if os.environ.get("OLISTLAKE_CATALOG_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["OLISTLAKE_CATALOG_TOKEN"]
+
+    def get(path: str) -> dict:
+        req = urllib.request.Request(base + path, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    warehouse = os.environ.get("OLISTLAKE_CATALOG_WAREHOUSE")
+    config = get("/v1/config" + (f"?warehouse={urllib.parse.quote(warehouse)}" if warehouse else ""))
+    prefix = config.get("overrides", {}).get("prefix") or config.get("defaults", {}).get("prefix")
+    root = "/v1/" + (prefix + "/" if prefix else "")
+    out = {}
+    for ns in namespaces:
+        try:
+            idents = get(f"{root}namespaces/{urllib.parse.quote(ns)}/tables")["identifiers"]
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                continue
+            raise
+        for ident in idents:
+            name = ident["name"]
+            table = get(f"{root}namespaces/{urllib.parse.quote(ns)}/tables/{urllib.parse.quote(name)}")
+            if table.get("metadata-location"):
+                out[f"{ns}.{name}"] = table["metadata-location"]
+    return out
+
+
 def current_locations(uri: str, catalog: str, namespaces: list[str]) -> dict[str, str]:
-    """`namespace.table` → current metadata location, from the SQL catalog."""
+    """`namespace.table` → current metadata location, from the catalog."""
+    if uri.startswith(("http://", "https://")):
+        return rest_locations(uri, namespaces)
     query = (
         "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables "
         "WHERE catalog_name = ? ORDER BY 1, 2"
@@ -155,7 +194,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duckdb", type=Path, default=os.environ.get("OLISTLAKE_DUCKDB"),
                    help="DuckDB file Superset reads (default: OLISTLAKE_DUCKDB)")
-    p.add_argument("--catalog-uri", help="sqlite:PATH or postgres://… (default: as the jobs)")
+    p.add_argument("--catalog-uri",
+                   help="sqlite:PATH, postgres://… or http(s)://… (REST) (default: as the jobs)")
     p.add_argument("--catalog-name", default=os.environ.get("OLISTLAKE_CATALOG_NAME", "olistlake"))
     p.add_argument("--namespaces", default="gold",
                    help="comma-separated namespaces to expose (default gold)")

@@ -61,6 +61,7 @@ def session(args):
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("OLISTLAKE_SPARK_MEMORY", "1g"))
         .config(cat, "org.apache.iceberg.spark.SparkCatalog")
         .config(f"{cat}.type", args.catalog_type)

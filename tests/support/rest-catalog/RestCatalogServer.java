@@ -1,7 +1,8 @@
 // An Iceberg REST catalog server made of Apache Iceberg's own parts: the REST protocol
 // adapter and servlet that Iceberg's REST specification tests run against (iceberg-core's
 // test jar), over Iceberg's JdbcCatalog (SQLite or PostgreSQL) and ResolvingFileIO (local
-// files through Hadoop, s3:// through S3FileIO), served by Jetty on 127.0.0.1.
+// files through Hadoop, s3:// through S3FileIO), served by Jetty on 127.0.0.1 (or on the
+// address in REST_CATALOG_BIND, e.g. 0.0.0.0 in a container).
 //
 //   java -cp 'lib/*:classes' RestCatalogServer PORT JDBC_URI WAREHOUSE [key=value ...]
 //
@@ -47,11 +48,12 @@ public class RestCatalogServer {
     ServletContextHandler context = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
     context.setContextPath("/");
     context.addServlet(new ServletHolder(new RESTCatalogServlet(new RESTCatalogAdapter(catalog))), "/*");
-    Server server = new Server(new InetSocketAddress("127.0.0.1", port));
+    String bind = System.getenv().getOrDefault("REST_CATALOG_BIND", "127.0.0.1");
+    Server server = new Server(new InetSocketAddress(bind, port));
     server.setHandler(context);
     server.setStopAtShutdown(true);
     server.start();
-    System.out.println("REST catalog listening on http://127.0.0.1:" + port);
+    System.out.println("REST catalog listening on http://" + bind + ":" + port);
     System.out.flush();
     server.join();
   }
