@@ -208,13 +208,7 @@ impl KafkaClient {
 
     /// Every topic exists with at least one partition, and each partition has a leader.
     fn all_partitions_led(&self, topics: &[&str]) -> Result<bool> {
-        let c: BaseConsumer = self
-            .base()
-            .create()
-            .map_err(|e| unreachable("metadata client", e))?;
-        let md = c
-            .fetch_metadata(None, TIMEOUT)
-            .map_err(|e| unreachable(&format!("metadata from {}", self.bootstrap), e))?;
+        let md = self.metadata()?;
         Ok(topics.iter().all(|name| {
             md.topics().iter().any(|t| {
                 t.name() == *name
@@ -228,14 +222,18 @@ impl KafkaClient {
     }
 
     fn topic_names(&self) -> Result<Vec<String>> {
+        let md = self.metadata()?;
+        Ok(md.topics().iter().map(|t| t.name().to_string()).collect())
+    }
+
+    /// The cluster's metadata for every topic.
+    fn metadata(&self) -> Result<rdkafka::metadata::Metadata> {
         let c: BaseConsumer = self
             .base()
             .create()
             .map_err(|e| unreachable("metadata client", e))?;
-        let md = c
-            .fetch_metadata(None, TIMEOUT)
-            .map_err(|e| unreachable(&format!("metadata from {}", self.bootstrap), e))?;
-        Ok(md.topics().iter().map(|t| t.name().to_string()).collect())
+        c.fetch_metadata(None, TIMEOUT)
+            .map_err(|e| unreachable(&format!("metadata from {}", self.bootstrap), e))
     }
 
     /// The partitions of a topic (0 when the topic does not exist).
