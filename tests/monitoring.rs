@@ -685,51 +685,16 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// secret directory, iceberg + httpfs) reads every gold table with DataFusion's row counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_read_a_lake_on_s3() {
-    use olistlake::kafka::direct;
-    use olistlake::kafka::registry::Registry;
-    use olistlake::kafka::replay::{Prepared, timeline};
-
     let env = common::LakeEnv::new(common::Backend::S3Sqlite);
     let lake = env.lake().await;
-    let prepared_dir = common::prepared_fixture();
-    let prepared = Prepared::load(prepared_dir.path()).unwrap();
-    let registry = Registry::open(&format!(
-        "file:{}",
-        env.dir().join("registry.json").display()
-    ))
-    .unwrap();
     // the first eight months (small files on S3 are slow to write and read)
-    let until = chrono::NaiveDate::from_ymd_opt(2017, 5, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp_millis();
-    let events: Vec<_> = timeline(&prepared, 42)
-        .into_iter()
-        .filter(|e| e.ingest_ms < until)
-        .collect();
-    direct::land(&lake, &registry, &prepared, &events, 3)
-        .await
-        .unwrap();
-    for job in ["silver-build", "gold-bcg", "gold-leadtime"] {
+    common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
+    for job in common::pipeline::JOBS {
         common::run_ok(env.bin(job).arg("--full-refresh"));
     }
 
     let duckdb = env.dir().join("views/lake.duckdb");
-    let refresh = || {
-        let out = common::run_ok(
-            Command::new(common::superset_python())
-                .arg(root().join("docker/superset/olistlake_views.py"))
-                .args(["--duckdb", duckdb.to_str().unwrap()])
-                .envs(
-                    env.bin("olistlake")
-                        .get_envs()
-                        .filter_map(|(k, v)| Some((k, v?))),
-                ),
-        );
-        last_json(&out.stdout)
-    };
+    let refresh = || refresh_views(&env, &duckdb);
     let first = refresh();
     assert_eq!(first["views"].as_array().unwrap().len(), 7, "{first}");
     assert_eq!(first["changed"], true);
@@ -765,6 +730,22 @@ print(json.dumps({n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for 
     assert_counts_match(&lake, &last_json(&out.stdout)).await;
 }
 
+/// Runs the dashboards' views command on this lake (its environment as the jobs'), returning its
+/// JSON line.
+fn refresh_views(env: &common::LakeEnv, duckdb: &Path) -> Value {
+    let out = common::run_ok(
+        Command::new(common::superset_python())
+            .arg(root().join("docker/superset/olistlake_views.py"))
+            .args(["--duckdb", duckdb.to_str().unwrap()])
+            .envs(
+                env.bin("olistlake")
+                    .get_envs()
+                    .filter_map(|(k, v)| Some((k, v?))),
+            ),
+    );
+    last_json(&out.stdout)
+}
+
 /// Each `{table: count}` of a DuckDB reader equals DataFusion's count, and no table is empty.
 async fn assert_counts_match(lake: &olistlake::lake::Lake, counts: &Value) {
     for (table, n) in counts.as_object().unwrap() {
@@ -789,19 +770,11 @@ async fn views_read_a_lake_behind_a_rest_catalog() {
     let env = common::LakeEnv::new(common::Backend::LocalRest);
     let lake = env.lake().await;
     common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
-    common::pipeline::run_all(&env, &["--full-refresh"]);
+    for job in common::pipeline::JOBS {
+        common::run_ok(env.bin(job).arg("--full-refresh"));
+    }
     let duckdb = env.dir().join("views/lake.duckdb");
-    let out = common::run_ok(
-        Command::new(common::superset_python())
-            .arg(root().join("docker/superset/olistlake_views.py"))
-            .args(["--duckdb", duckdb.to_str().unwrap()])
-            .envs(
-                env.bin("olistlake")
-                    .get_envs()
-                    .filter_map(|(k, v)| Some((k, v?))),
-            ),
-    );
-    let first = last_json(&out.stdout);
+    let first = refresh_views(&env, &duckdb);
     assert_eq!(first["views"].as_array().unwrap().len(), 7, "{first}");
 
     let reader = r#"

@@ -180,10 +180,6 @@ impl RestCommitter {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Catalog(format!("REST client: {e}")))?;
-        let unreachable = |e: reqwest::Error| Error::CatalogUnreachable {
-            uri: redacted.clone(),
-            message: e.without_url().to_string(),
-        };
         let auth = match (props.get("token"), props.get("credential")) {
             (Some(token), _) => Some(format!("Bearer {token}")),
             (None, Some(credential)) => {
@@ -213,21 +209,11 @@ impl RestCommitter {
                     .map(|(k, v)| format!("{k}={}", form_encode(v)))
                     .collect::<Vec<_>>()
                     .join("&");
-                let resp = http
+                let request = http
                     .post(&endpoint)
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(unreachable)?;
-                let status = resp.status();
-                let text = resp.text().await.map_err(unreachable)?;
-                if !status.is_success() {
-                    return Err(http_error(&redacted, "OAuth2 token request", status, &text));
-                }
-                let token: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                    Error::Catalog(format!("{redacted}: OAuth2 token response: {e}"))
-                })?;
+                    .body(body);
+                let token = json_answer(request, &redacted, "OAuth2 token request").await?;
                 let token = token["access_token"].as_str().ok_or_else(|| {
                     Error::Catalog(format!("{redacted}: OAuth2 response has no access_token"))
                 })?;
@@ -243,14 +229,7 @@ impl RestCommitter {
         if let Some(a) = &auth {
             request = request.header("authorization", a);
         }
-        let resp = request.send().await.map_err(unreachable)?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(unreachable)?;
-        if !status.is_success() {
-            return Err(http_error(&redacted, "GET /v1/config", status, &text));
-        }
-        let config: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Catalog(format!("{redacted}: /v1/config: {e}")))?;
+        let config = json_answer(request, &redacted, "GET /v1/config").await?;
         // overrides win over the client's settings, which win over defaults (the REST spec)
         let prefix = config["overrides"]["prefix"]
             .as_str()
@@ -345,6 +324,26 @@ impl RestCommitter {
             ))),
         }
     }
+}
+
+/// Sends `request` and reads its JSON answer: no answer is `CatalogUnreachable`, an error status
+/// is [`http_error`]'s, a body that is not JSON names `what`.
+async fn json_answer(
+    request: reqwest::RequestBuilder,
+    redacted: &str,
+    what: &str,
+) -> Result<serde_json::Value> {
+    let unreachable = |e: reqwest::Error| Error::CatalogUnreachable {
+        uri: redacted.to_string(),
+        message: e.without_url().to_string(),
+    };
+    let resp = request.send().await.map_err(unreachable)?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(http_error(redacted, what, status, &text));
+    }
+    serde_json::from_str(&text).map_err(|e| Error::Catalog(format!("{redacted}: {what}: {e}")))
 }
 
 /// `application/x-www-form-urlencoded` value encoding.
