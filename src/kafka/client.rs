@@ -65,6 +65,26 @@ pub fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
+/// How long a request answered with "not leader" / "leader not available" is asked again
+/// before the broker counts as unreachable.
+const LEADER_SETTLE: Duration = Duration::from_secs(30);
+
+/// The answers of a live broker whose partition leadership is changing (retriable in Kafka's
+/// protocol): asking again shortly after succeeds.
+fn is_leader_moving(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            Code::NotLeaderForPartition
+                | Code::LeaderNotAvailable
+                | Code::UnknownTopicOrPartition
+                | Code::UnknownLeaderEpoch
+                | Code::FencedLeaderEpoch
+        )
+    )
+}
+
 /// How long closing a consumer may take. librdkafka's close waits for the group
 /// coordinator's outstanding requests (the informational offset commit), which never end while
 /// a broker is frozen.
@@ -262,10 +282,21 @@ impl KafkaClient {
         let n = self.partition_count(topic)?;
         (0..n)
             .map(|p| {
-                consumer
-                    .fetch_watermarks(topic, p, TIMEOUT)
-                    .map(|(lo, hi)| (p, lo, hi))
-                    .map_err(|e| unreachable(&format!("watermarks of {topic}/{p}"), e))
+                // A broker that answers "not leader" or "leader not available" is alive but
+                // between two states (a new partition whose leader the broker's replica
+                // manager has not taken on yet, a leader moving): ask again for a bounded
+                // time, as Kafka's own clients do with retriable errors.
+                let deadline = Instant::now() + LEADER_SETTLE;
+                loop {
+                    match consumer.fetch_watermarks(topic, p, TIMEOUT) {
+                        Ok((lo, hi)) => break Ok((p, lo, hi)),
+                        Err(e) if is_leader_moving(&e) && Instant::now() < deadline => {
+                            tracing::debug!("watermarks of {topic}/{p}: {e}; asking again");
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        Err(e) => break Err(unreachable(&format!("watermarks of {topic}/{p}"), e)),
+                    }
+                }
             })
             .collect()
     }
@@ -372,5 +403,29 @@ impl KafkaClient {
             window = window.saturating_mul(16);
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+
+    #[test]
+    fn leader_movement_is_asked_again_but_silence_is_not() {
+        assert!(is_leader_moving(&KafkaError::MetadataFetch(
+            Code::NotLeaderForPartition
+        )));
+        assert!(is_leader_moving(&KafkaError::MetadataFetch(
+            Code::LeaderNotAvailable
+        )));
+        // a broker that does not answer is the caller's time bound, not a retry
+        assert!(!is_leader_moving(&KafkaError::MetadataFetch(
+            Code::OperationTimedOut
+        )));
+        assert!(!is_leader_moving(&KafkaError::MetadataFetch(
+            Code::AllBrokersDown
+        )));
     }
 }
