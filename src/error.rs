@@ -74,6 +74,16 @@ pub enum Error {
     #[error("table {0} does not exist")]
     NoSuchTable(String),
 
+    /// A bronze table holds rows but no snapshot left in its history records the Kafka offsets
+    /// they came from (another writer's commits, then an expiry, removed the last one that did):
+    /// loading from the start would load every row twice.
+    #[error(
+        "table {table} holds {rows} rows but no snapshot in its history records the Kafka \
+         offsets they were loaded from (`olistlake.kafka.offsets`); refusing to load from the \
+         start, which would load them twice. Roll the table back to a snapshot that has them."
+    )]
+    OffsetsNotFound { table: String, rows: String },
+
     #[error("table {table}: snapshot {snapshot} not found")]
     NoSuchSnapshot { table: String, snapshot: i64 },
 

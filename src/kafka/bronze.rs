@@ -110,23 +110,43 @@ pub enum UnknownSchemas {
     Quarantine,
 }
 
-/// The offsets stored in a table's current snapshot (empty when there is none).
-fn offsets_in(md: &TableMetadata) -> Result<BTreeMap<i32, i64>> {
-    match md
-        .current_snapshot()
-        .and_then(|s| s.summary().additional_properties.get(OFFSETS_KEY))
-    {
-        Some(s) => parse_offsets(s),
-        None => Ok(BTreeMap::new()),
+/// The offsets the table's rows were loaded up to: those of its current snapshot or, when
+/// another writer made it (a compaction by Spark or `rewrite_data_files`, a pyiceberg commit:
+/// their summaries do not carry the key), of its nearest ancestor that has them, as Iceberg's
+/// Kafka Connect sink finds its own. Empty for a table without rows; an error for a table
+/// with rows whose retained history has none (see [`Error::OffsetsNotFound`]).
+fn offsets_in(table: &str, md: &TableMetadata) -> Result<BTreeMap<i32, i64>> {
+    let Some(current) = md.current_snapshot() else {
+        return Ok(BTreeMap::new());
+    };
+    let mut snapshot = Some(current);
+    while let Some(s) = snapshot {
+        if let Some(stored) = s.summary().additional_properties.get(OFFSETS_KEY) {
+            return parse_offsets(stored);
+        }
+        snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
+    }
+    let records = current
+        .summary()
+        .additional_properties
+        .get("total-records")
+        .and_then(|v| v.parse::<u64>().ok());
+    match records {
+        Some(0) => Ok(BTreeMap::new()),
+        records => Err(Error::OffsetsNotFound {
+            table: table.to_string(),
+            rows: records.map_or("an unknown number of".into(), |n| n.to_string()),
+        }),
     }
 }
 
 /// The bronze commit's precondition: the table still holds the offsets the run started from.
 fn offsets_unchanged(
+    table: String,
     expected: BTreeMap<i32, i64>,
 ) -> impl Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync {
     move |md| {
-        let now = offsets_in(md).map_err(|e| e.to_string())?;
+        let now = offsets_in(&table, md).map_err(|e| e.to_string())?;
         if now == expected {
             Ok(())
         } else {
@@ -175,7 +195,8 @@ fn no_quarantine_since(
 
 /// The offsets stored with a bronze table's current snapshot.
 pub async fn stored_offsets(lake: &Lake, topic: &Topic) -> Result<BTreeMap<i32, i64>> {
-    offsets_in(lake.table(&topic.bronze.ident()).await?.metadata())
+    let table = lake.table(&topic.bronze.ident()).await?;
+    offsets_in(&topic.bronze.qualified(), table.metadata())
 }
 
 /// Loads every topic of `topics`; returns `NothingToDo` when no topic had new messages.
@@ -584,7 +605,7 @@ async fn load_topic(
     ctx.extra.insert(OFFSETS_KEY.into(), format_offsets(&next));
     ctx.extra.insert(TOPIC_KEY.into(), topic.name.into());
     ctx.input_rows = Some(n_msgs);
-    let check = offsets_unchanged(stored);
+    let check = offsets_unchanged(topic.bronze.qualified(), stored);
     let c = lake
         .write_if(&table, CommitKind::Append, &batches, &ctx, Some(&check))
         .await?;
@@ -781,5 +802,85 @@ mod tests {
         assert_eq!(format_offsets(&o), "0:12,1:7,2:0");
         assert!(parse_offsets("").unwrap().is_empty());
         assert!(parse_offsets("x").is_err());
+    }
+
+    /// Metadata whose history is one snapshot per summary, oldest first.
+    fn history(summaries: &[&[(&str, &str)]]) -> TableMetadata {
+        use iceberg::spec::{
+            FormatVersion, NestedField, Operation, PrimitiveType, Schema, Snapshot, SortOrder,
+            Summary, Type, UnboundPartitionSpec,
+        };
+        let schema = Schema::builder()
+            .with_fields(vec![
+                NestedField::required(1, "x", Type::Primitive(PrimitiveType::Int)).into(),
+            ])
+            .build()
+            .unwrap();
+        let mut md = iceberg::spec::TableMetadataBuilder::new(
+            schema,
+            UnboundPartitionSpec::builder().build(),
+            SortOrder::unsorted_order(),
+            "memory://bronze/t".into(),
+            FormatVersion::V2,
+            HashMap::new(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .metadata;
+        for (i, props) in summaries.iter().enumerate() {
+            let id = i as i64 + 1;
+            let snapshot = Snapshot::builder()
+                .with_snapshot_id(id)
+                .with_parent_snapshot_id((id > 1).then_some(id - 1))
+                .with_sequence_number(id)
+                .with_timestamp_ms(md.last_updated_ms() + 1)
+                .with_manifest_list(format!("memory://bronze/t/snap-{id}.avro"))
+                .with_schema_id(0)
+                .with_summary(Summary {
+                    operation: Operation::Append,
+                    additional_properties: props
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                })
+                .build();
+            md = md
+                .into_builder(None)
+                .set_branch_snapshot(snapshot, "main")
+                .unwrap()
+                .build()
+                .unwrap()
+                .metadata;
+        }
+        md
+    }
+
+    #[test]
+    fn offsets_survive_another_writers_commits() {
+        let md = history(&[
+            &[(OFFSETS_KEY, "0:5"), ("total-records", "5")],
+            &[(OFFSETS_KEY, "0:9"), ("total-records", "9")],
+            // a compaction by another engine: same rows, no offsets in its summary
+            &[("total-records", "9")],
+            &[("total-records", "9")],
+        ]);
+        assert_eq!(
+            offsets_in("bronze.t", &md).unwrap(),
+            BTreeMap::from([(0, 9)])
+        );
+        assert!(offsets_in("bronze.t", &history(&[])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_without_offsets_are_refused_not_reloaded() {
+        let md = history(&[&[("total-records", "9")]]);
+        let e = offsets_in("bronze.t", &md).unwrap_err();
+        assert!(matches!(e, Error::OffsetsNotFound { .. }), "{e}");
+        assert_eq!(e.exit(), Exit::Fatal);
+        assert!(e.to_string().contains("bronze.t holds 9 rows"), "{e}");
+        // an empty table made by another writer starts from the beginning
+        let empty = history(&[&[("total-records", "0")]]);
+        assert!(offsets_in("bronze.t", &empty).unwrap().is_empty());
     }
 }
