@@ -6,7 +6,8 @@
   bronze_load >> silver_build >> [gold_bcg, gold_leadtime] >> refresh_dashboards (Superset's
   DuckDB views over the new gold snapshots).
 - olist_backfill: manual; params start, end, full_refresh, jobs: reruns a date range.
-- olist_maintenance: snapshot expiry and orphan-file cleanup, daily (wall time).
+- olist_maintenance: compaction of small files, snapshot expiry and orphan-file cleanup, daily
+  (wall time).
 
 Jobs run in containers of the olistlake image (OLISTLAKE_RUNNER=local: local binaries); see
 olistlake_tasks.py for the exit-code mapping and configuration.
@@ -120,7 +121,7 @@ with DAG(
 
 with DAG(
     dag_id="olist_maintenance",
-    description="Expire old snapshots and delete orphan files",
+    description="Compact small files, expire old snapshots and delete orphan files",
     schedule=CronDataIntervalTimetable(os.environ.get("OLISTLAKE_MAINTENANCE_SCHEDULE", "0 3 * * *"), timezone="UTC"),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
@@ -128,6 +129,13 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["olistlake"],
 ) as maintenance:
+    # compaction first: the small files it replaces are deleted by the expiry once the
+    # snapshots that still list them are older than the retention
+    compact = job_task(
+        "rewrite_data_files",
+        "olistlake rewrite-data-files --min-input-files {{ var.value.get('olistlake_compact_min_files', '5') }}",
+        pool=POOLS["gold"],
+    )
     expire = job_task(
         "expire_snapshots",
         "olistlake expire-snapshots --older-than {{ var.value.get('olistlake_snapshot_retention', '7d') }} --retain-last 5",
@@ -138,4 +146,4 @@ with DAG(
         "olistlake remove-orphan-files --older-than {{ var.value.get('olistlake_orphan_age', '3d') }}",
         pool=POOLS["gold"],
     )
-    expire >> orphans
+    compact >> expire >> orphans

@@ -50,6 +50,29 @@ pub fn parse_cutoff(s: &str) -> Result<i64> {
     Ok(parse_instant(s)?.and_utc().timestamp_millis())
 }
 
+/// A size: bytes (`1048576`) or with a binary or decimal unit (`512MiB`, `64MB`, `8KiB`, `1GiB`).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if factor > 0 && n > 0 => Ok(n * factor),
+        _ => Err(Error::Config(format!(
+            "`{s}` is not a size (e.g. 134217728, 128MiB, 64MB)"
+        ))),
+    }
+}
+
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -291,6 +314,17 @@ pub async fn self_check(lake: &Lake, run: &mut JobRun) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_and_without_units() {
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("128MiB").unwrap(), 128 << 20);
+        assert_eq!(parse_size("64MB").unwrap(), 64_000_000);
+        assert_eq!(parse_size("8 KiB").unwrap(), 8192);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
 
     #[test]
     fn cutoffs() {

@@ -163,6 +163,125 @@ async fn two_writer_processes_rest_catalog() {
     two_writers(Backend::LocalRest).await;
 }
 
+/// `olistlake rewrite-data-files`: the small files of a partition become one and every row
+/// stays (DataFusion and pyiceberg, now and at every earlier snapshot); a second run has
+/// nothing to do; an append made while it runs is kept; an overwrite of the partition it
+/// rewrites wins (exit 75, nothing committed, none of its files left behind).
+async fn rewrite_data_files(backend: Backend) {
+    let env = LakeEnv::new(backend);
+    run_ok(env.bin("olistlake").arg("init"));
+    let small = parquet(env.dir(), "small", &batch("2017-11-23", 3, "s"));
+    let other = parquet(env.dir(), "other", &batch("2017-11-24", 2, "o"));
+    let load = |file: &Path, mode: &str| {
+        run_ok(
+            env.bin("olistlake")
+                .args(["load", T])
+                .arg(file)
+                .args(["--mode", mode]),
+        );
+    };
+    for _ in 0..6 {
+        load(&small, "append");
+    }
+    load(&other, "append");
+    load(&other, "append");
+    let rewrite = |extra: &[&str]| {
+        let mut c = env.bin("olistlake");
+        c.args(["rewrite-data-files", "--json", "--table", T])
+            .args(extra);
+        c
+    };
+    let outcome = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    };
+    let before = counts(&env).await;
+    let py_before = env.py(&["rows", T]);
+
+    let o = outcome(&run_ok(&mut rewrite(&[])));
+    // day 23 has six small files (≥ 5); day 24's two are too few and too small
+    assert_eq!(o["partitions_rewritten"], 1, "{o}");
+    assert_eq!(
+        (o["files_before"].as_u64(), o["files_after"].as_u64()),
+        (Some(8), Some(3))
+    );
+    assert_eq!(o["commit"]["kind"], "rewrite");
+    assert_eq!(counts(&env).await, before);
+    assert_eq!(env.py(&["rows", T])["rows"], py_before["rows"]);
+    let lake = env.lake().await;
+    let ident = tables::OPS_SELF_CHECK.ident();
+    let snaps = lake.snapshots(&ident).await.unwrap();
+    assert_eq!(snaps.last().unwrap().operation, "replace");
+    let all = env.py(&["all-snapshots", T]);
+    assert_eq!(all.as_object().unwrap().len(), snaps.len());
+    assert_eq!(
+        all[snaps.last().unwrap().snapshot_id.to_string()],
+        py_before["rows"]
+    );
+    assert_eq!(
+        all[snaps[snaps.len() - 2].snapshot_id.to_string()],
+        py_before["rows"]
+    );
+
+    // nothing left to compact: no commit
+    let o = outcome(&run_ok(&mut rewrite(&[])));
+    assert_eq!(o["partitions_rewritten"], 0);
+    assert!(o.get("commit").is_none());
+    assert_eq!(lake.snapshots(&ident).await.unwrap().len(), snaps.len());
+
+    // an append while the rewrite is paused before its commit: both land
+    load(&small, "append");
+    let child = common::paused_before_commit(
+        rewrite(&["--min-input-files", "2"]).stdout(Stdio::piped()),
+        3000,
+        1,
+    );
+    load(&small, "append");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(outcome(&out)["partitions_rewritten"], 2, "days 23 and 24");
+    let mut expected = before.clone();
+    *expected.get_mut("2017-11-23").unwrap() += 6;
+    assert_eq!(counts(&env).await, expected);
+
+    // an overwrite of the partition being rewritten: the overwrite wins, the rewrite exits 75
+    load(&small, "append");
+    let child = common::paused_before_commit(
+        rewrite(&["--min-input-files", "2"]).stdout(Stdio::piped()),
+        3000,
+        1,
+    );
+    let fresh = parquet(env.dir(), "fresh", &batch("2017-11-23", 4, "w"));
+    load(&fresh, "overwrite");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    *expected.get_mut("2017-11-23").unwrap() = 4;
+    assert_eq!(counts(&env).await, expected);
+    let orphans: serde_json::Value = serde_json::from_slice(
+        &run_ok(env.bin("olistlake").args([
+            "remove-orphan-files",
+            "--json",
+            "--table",
+            T,
+            "--older-than",
+            "0s",
+            "--dry-run",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(orphans[0]["orphans"], serde_json::json!([]), "{orphans}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_data_files_sqlite() {
+    rewrite_data_files(Backend::LocalSqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_data_files_rest_catalog() {
+    rewrite_data_files(Backend::LocalRest).await;
+}
+
 /// Our overwrite processes race the iceberg crate's own `fast_append` (through the same
 /// catalog): both sides' commits all survive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,23 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Compact small data files: per partition, rewrite the files smaller than ¾ of the
+    /// target size into files of about the target size, in one `replace` commit per table
+    /// that keeps every row (and bronze's Kafka offsets). Safe beside running jobs: a job that
+    /// rewrites the same partition meanwhile wins and this exits 75.
+    RewriteDataFiles {
+        /// Only this table (default: every table).
+        #[arg(long)]
+        table: Option<String>,
+        /// Size of the files written (`128MiB`, `64MB`, bytes); default: the table's
+        /// `write.target-file-size-bytes`, else 512 MiB.
+        #[arg(long)]
+        target_size: Option<String>,
+        /// Rewrite a partition once it has this many small files (or two that together reach
+        /// the target size).
+        #[arg(long, default_value_t = 5)]
+        min_input_files: usize,
+    },
     /// Run SQL over the lake (tables are `namespace.table`).
     Sql {
         query: String,
@@ -282,6 +299,35 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
                         o.referenced,
                         o.orphans.len(),
                         if dry_run { " (dry run)" } else { " deleted" }
+                    );
+                }
+            }
+        }
+        Command::RewriteDataFiles {
+            table,
+            target_size,
+            min_input_files,
+        } => {
+            let opts = lake::RewriteOptions {
+                target_size: target_size.as_deref().map(cli::parse_size).transpose()?,
+                min_input_files,
+            };
+            let mut outcomes = Vec::new();
+            for ident in targets(lake, table).await? {
+                outcomes.push(lake.rewrite_data_files(&ident, &opts).await?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                for o in &outcomes {
+                    println!(
+                        "{:<45} {:>4} partitions: {:>6} files → {:>6} ({} rewritten into {})",
+                        o.table,
+                        o.partitions_rewritten,
+                        o.files_before,
+                        o.files_after,
+                        o.rewritten_files,
+                        o.added_files
                     );
                 }
             }

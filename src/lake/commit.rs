@@ -7,7 +7,7 @@
 //!    and sequence numbers) and the replaced ones as DELETED;
 //! 3. add one manifest with the new files as ADDED at the next sequence number;
 //! 4. write the manifest list and build the new metadata with a new snapshot (operation
-//!    `append` or `overwrite`, summary with added/deleted files and records and running totals);
+//!    `append`, `overwrite` or `replace`, summary with added/deleted files and records and running totals);
 //! 5. publish it, conditional on the base it was built on ([`Publisher`]: the SQL catalog's
 //!    pointer compare-and-swap, or a REST `commitTable` with requirements). On a lost race,
 //!    delete what this attempt wrote (never the data files), wait, and redo 1–5 on the new base.
@@ -49,6 +49,9 @@ pub enum CommitKind {
     OverwritePartitions(Vec<Struct>),
     /// Replace the whole table content.
     Replace,
+    /// Swap these live files (paths) for the new ones holding the same rows (compaction).
+    /// Every one of them must still be live in the base the commit is built on.
+    Rewrite(HashSet<String>),
 }
 
 impl CommitKind {
@@ -57,6 +60,7 @@ impl CommitKind {
             CommitKind::Append => "append",
             CommitKind::OverwritePartitions(_) => "overwrite",
             CommitKind::Replace => "replace",
+            CommitKind::Rewrite(_) => "rewrite",
         }
     }
 }
@@ -331,7 +335,7 @@ fn entry_sequence_number(entry: &ManifestEntry, manifest: &ManifestFile) -> Resu
 
 /// Deletes the data files of a commit that was not published (best effort: what is left is an
 /// orphan that `remove-orphan-files` finds).
-async fn delete_data_files(table: &Table, files: &[DataFile]) {
+pub(crate) async fn delete_data_files(table: &Table, files: &[DataFile]) {
     for f in files {
         if let Err(e) = table.file_io().delete(f.file_path()).await {
             tracing::warn!(
@@ -358,6 +362,7 @@ fn is_replaced(
         CommitKind::OverwritePartitions(_) => {
             spec_id == default_spec && targets.contains(file.partition())
         }
+        CommitKind::Rewrite(paths) => paths.contains(file.file_path()),
     }
 }
 
@@ -431,7 +436,7 @@ async fn stage(
                 CommitKind::Append => true,
                 // Delete manifests of replaced data are dropped with it.
                 CommitKind::Replace => false,
-                CommitKind::OverwritePartitions(_) => {
+                CommitKind::OverwritePartitions(_) | CommitKind::Rewrite(_) => {
                     manifest_file.content == ManifestContentType::Deletes
                 }
             };
@@ -489,14 +494,44 @@ async fn stage(
         }
     }
 
+    let mut props: HashMap<String, String> = properties.clone();
+    if let CommitKind::Rewrite(paths) = kind {
+        // Iceberg's RewriteFiles validation: a file another commit removed meanwhile (an
+        // overwrite of its partition) must not come back as rewritten rows.
+        if deleted_files != paths.len() {
+            return Err(Error::ConcurrentWrite {
+                table: table.identifier().to_string(),
+                reason: format!(
+                    "{} of the {} files being rewritten were removed by another commit",
+                    paths.len() - deleted_files,
+                    paths.len()
+                ),
+            });
+        }
+        if deleted_records != added.iter().map(|f| f.record_count()).sum::<u64>() {
+            return Err(Error::Catalog(format!(
+                "{}: a rewrite must keep the row count; nothing committed",
+                table.identifier()
+            )));
+        }
+        // The same rows: the base's Kafka offsets still describe them.
+        if let Some(base) = md.current_snapshot() {
+            for (k, v) in &base.summary().additional_properties {
+                if k.starts_with("olistlake.kafka.") {
+                    props.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+    }
+
     let manifests = merge_small_manifests(table, manifests, snapshot_id, written).await?;
 
     let operation = match (kind, deleted_files) {
         (CommitKind::Append, _) => Operation::Append,
+        (CommitKind::Rewrite(_), _) => Operation::Replace,
         (_, 0) if !added.is_empty() => Operation::Append,
         _ => Operation::Overwrite,
     };
-    let mut props: HashMap<String, String> = properties.clone();
     let collected = summary.build();
     props.extend(collected);
     let added_records: u64 = added.iter().map(|f| f.record_count()).sum();

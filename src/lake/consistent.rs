@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{Operation, TableMetadata};
 
 use super::summary_keys::RUN_ID;
 use super::{Lake, TableDef};
@@ -26,22 +26,39 @@ struct Step {
     run_tables: Option<Vec<String>>,
 }
 
-/// The current snapshot and its ancestors, newest first.
+/// The current snapshot and its ancestors, newest first. A `replace` snapshot without a run
+/// of its own (a compaction: the same rows in other files, by `rewrite-data-files` or Spark)
+/// stands for the run whose rows it holds: its parent's.
 fn ancestry(md: &TableMetadata) -> Vec<Step> {
     let mut out = Vec::new();
+    let mut replaces = Vec::new();
     let mut snapshot = md.current_snapshot();
     while let Some(s) = snapshot {
         let props = &s.summary().additional_properties;
+        let run = props.get(RUN_ID).cloned();
+        replaces.push(run.is_none() && s.summary().operation == Operation::Replace);
         out.push(Step {
             id: s.snapshot_id(),
-            run: props.get(RUN_ID).cloned(),
+            run,
             run_tables: props
                 .get(RUN_TABLES)
                 .map(|t| t.split(',').map(str::to_string).collect()),
         });
         snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
     }
+    inherit_runs(&mut out, &replaces);
     out
+}
+
+/// Gives each step flagged in `replaces` the run of the step below it (newest-first steps;
+/// walked oldest first, so that a chain of compactions inherits from the run beneath it).
+fn inherit_runs(steps: &mut [Step], replaces: &[bool]) {
+    for i in (0..steps.len().saturating_sub(1)).rev() {
+        if replaces[i] {
+            steps[i].run = steps[i + 1].run.clone();
+            steps[i].run_tables = steps[i + 1].run_tables.clone();
+        }
+    }
 }
 
 /// For each table of `defs` that has a snapshot, the newest one written by a complete run
@@ -123,6 +140,31 @@ mod tests {
         ];
         let pinned = complete_run_snapshots(&h);
         assert_eq!((pinned["a"], pinned["b"]), (12, 21));
+    }
+
+    #[test]
+    fn a_compaction_of_a_half_committed_run_is_not_read() {
+        let compaction = |id| Step {
+            id,
+            run: None,
+            run_tables: None,
+        };
+        // r2 committed a only, then a was compacted twice: a's compactions hold r2's rows
+        let mut a = vec![
+            compaction(14),
+            compaction(13),
+            step(12, "r2", "a,b"),
+            step(11, "r1", "a,b"),
+        ];
+        inherit_runs(&mut a, &[true, true, false, false]);
+        let h = vec![("a".into(), a), ("b".into(), vec![step(21, "r1", "a,b")])];
+        assert_eq!(complete_run_snapshots(&h)["a"], 11);
+
+        // once r2 has committed b too, the newest compaction is read
+        let mut a = vec![compaction(14), compaction(13), step(12, "r2", "a,b")];
+        inherit_runs(&mut a, &[true, true, false]);
+        let h = vec![("a".into(), a), ("b".into(), vec![step(22, "r2", "a,b")])];
+        assert_eq!(complete_run_snapshots(&h)["a"], 14);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod catalog;
 pub mod commit;
+pub mod compact;
 pub mod consistent;
 mod orphans;
 pub mod read;
@@ -24,6 +25,7 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
 pub use commit::{CommitKind, CommitOutcome, Precondition, RetryPolicy};
+pub use compact::{RewriteOptions, RewriteOutcome};
 pub use orphans::OrphanOutcome;
 pub use read::{Pinned, ReadAt};
 pub use tables::TableDef;
@@ -111,6 +113,9 @@ pub struct DataFileInfo {
     pub path: String,
     pub partition: String,
     pub records: u64,
+    pub size_bytes: u64,
+    /// The partition spec the file was written with.
+    pub spec_id: i32,
 }
 
 /// What `expire_snapshots` removed.
@@ -610,6 +615,8 @@ impl Lake {
                     path: entry.file_path().to_string(),
                     partition: key.to_path(),
                     records: entry.record_count(),
+                    size_bytes: entry.file_size_in_bytes(),
+                    spec_id: mf.partition_spec_id,
                 });
             }
         }
@@ -685,7 +692,7 @@ pub fn ident(qualified: &str) -> Result<TableIdent> {
 /// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
 /// writer announce on stderr that its data files are written, then sleep N ms before it
 /// commits, so a test can `kill -9` it in exactly that window.
-async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
+pub(crate) async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
     if let Some(ms) = std::env::var("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

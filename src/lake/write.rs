@@ -12,7 +12,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef as ArrowSchemaRef;
 use iceberg::arrow::{RecordBatchPartitionSplitter, schema_to_arrow_schema};
-use iceberg::spec::{DataFile, DataFileFormat, PartitionKey};
+use iceberg::spec::{DataFile, DataFileFormat, PartitionKey, TableProperties};
 use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
@@ -100,6 +100,17 @@ pub async fn write_data_files(
     batches: &[RecordBatch],
     prefix: &str,
 ) -> Result<Vec<DataFile>> {
+    let target = TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT;
+    write_data_files_sized(table, batches, prefix, target).await
+}
+
+/// [`write_data_files`], rolling over to a new file once one reaches `target_size` bytes.
+pub async fn write_data_files_sized(
+    table: &Table,
+    batches: &[RecordBatch],
+    prefix: &str,
+    target_size: usize,
+) -> Result<Vec<DataFile>> {
     let qualified = table.identifier().to_string();
     let schema = arrow_schema(table)?;
     let conformed = batches
@@ -138,8 +149,9 @@ pub async fn write_data_files(
     let location = DefaultLocationGenerator::new(metadata)?;
     let names = DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet);
     let parquet = ParquetWriterBuilder::new(writer_properties(), iceberg_schema);
-    let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+    let rolling = RollingFileWriterBuilder::new(
         parquet,
+        target_size,
         table.file_io().clone(),
         location,
         names,

@@ -100,9 +100,13 @@ def integrity():
                    "manual__x", "--full-refresh"], f"backfill renders {argv}")
 
     m = bag.dags["olist_maintenance"]
-    cmds = [render(m.get_task(t), start, end) for t in ("expire_snapshots", "remove_orphan_files")]
-    check(cmds[0][:2] == ["olistlake", "expire-snapshots"], f"{cmds}")
-    check(cmds[1][:2] == ["olistlake", "remove-orphan-files"], f"{cmds}")
+    names = ("rewrite_data_files", "expire_snapshots", "remove_orphan_files")
+    cmds = [render(m.get_task(t), start, end) for t in names]
+    check(cmds[0] == ["olistlake", "rewrite-data-files", "--min-input-files", "5"], f"{cmds}")
+    check(cmds[1][:2] == ["olistlake", "expire-snapshots"], f"{cmds}")
+    check(cmds[2][:2] == ["olistlake", "remove-orphan-files"], f"{cmds}")
+    check(m.get_task("rewrite_data_files").downstream_task_ids == {"expire_snapshots"},
+          "compaction runs before the expiry")
     print(json.dumps({"ok": True, "rendered": rendered}))
 
 
