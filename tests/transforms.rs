@@ -145,6 +145,18 @@ impl Bronze {
     }
 
     async fn write(&self, lake: &Lake) {
+        self.write_in_commits(lake, 1).await;
+    }
+
+    /// Lands the rows in `n` appends per topic (row i in append i mod n), as `n` bronze-load
+    /// runs would: up to `n` files per day partition.
+    async fn write_in_commits(&self, lake: &Lake, n: usize) {
+        self.write_ingested(lake, n, "", "9999").await;
+    }
+
+    /// [`Bronze::write_in_commits`] of the rows ingested in [from, until) (ISO text bounds),
+    /// as the bronze-load runs of that time would land them.
+    async fn write_ingested(&self, lake: &Lake, n: usize, from: &str, until: &str) {
         lake.ensure_tables(tables::ALL).await.unwrap();
         let ctx = CommitContext {
             job: "test".into(),
@@ -156,14 +168,27 @@ impl Bronze {
             let def = tables::by_name(&format!("bronze.{topic}")).unwrap();
             let table = lake.table(&def.ident()).await.unwrap();
             let schema = olistlake::lake::write::arrow_schema(&table).unwrap();
-            let mut decoder = arrow::json::ReaderBuilder::new(schema)
-                .build_decoder()
-                .unwrap();
-            decoder.serialize(rows).unwrap();
-            let batch = decoder.flush().unwrap().unwrap();
-            lake.write(&def.ident(), CommitKind::Append, &[batch], &ctx)
-                .await
-                .unwrap();
+            let rows: Vec<&Value> = rows
+                .iter()
+                .filter(|r| {
+                    let t = r["ingest_time"].as_str().unwrap();
+                    t >= from && t < until
+                })
+                .collect();
+            for part in 0..n {
+                let chunk: Vec<&Value> = rows.iter().skip(part).step_by(n).copied().collect();
+                if chunk.is_empty() {
+                    continue;
+                }
+                let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+                    .build_decoder()
+                    .unwrap();
+                decoder.serialize(&chunk).unwrap();
+                let batch = decoder.flush().unwrap().unwrap();
+                lake.write(&def.ident(), CommitKind::Append, &[batch], &ctx)
+                    .await
+                    .unwrap();
+            }
         }
     }
 }
@@ -411,6 +436,157 @@ fn scenario() -> Bronze {
         items: toy("2017-05-12 10:00:00"),
     });
     b
+}
+
+/// The scenario, then CDC copies on the days from 2017-06-02: every kind of change a copy can
+/// make to an output, one per day.
+fn scenario_with_changes() -> Bronze {
+    let mut b = scenario();
+    let item = |b: &mut Bronze, order: &str, product: &str, price: &str, ingest: &str| {
+        b.add(
+            "order_item",
+            ts(ingest),
+            order,
+            json!({"order_id": order, "order_item_id": 1, "product_id": product,
+                   "seller_id": "S1", "shipping_limit_date": "2017-05-03T10:00:00",
+                   "price": price, "freight_value": "10.00"}),
+        );
+    };
+    // An item's product changes: P1's only sale becomes P2's (P1 leaves Q2's portfolio).
+    item(&mut b, "H01", "P2", "90.00", "2017-06-02 10:00:00");
+    // An item's price changes: one of P3's two sales.
+    item(&mut b, "H03", "P3", "99.00", "2017-06-03 10:00:00");
+    // A product's category changes: P4 leaves health_beauty.
+    b.product("P4", "toys", "2017-06-04 10:00:00");
+    // A customer moves: CA's zip changes (user_location, order_location).
+    b.add(
+        "customer",
+        ts("2017-06-05 10:00:00"),
+        "CA",
+        json!({"customer_id": "CA", "zip_code": "02000"}),
+    );
+    // An open order whose statuses arrive late and out of order: the carrier hand-over is
+    // ingested after the delivery, two days after it happened.
+    b.order(&Order {
+        id: "OL",
+        customer: "CA",
+        purchase: "2017-06-06 10:00:00",
+        approved: Some("2017-06-06 11:00:00"),
+        carrier: None,
+        delivered: None,
+        estimate: Some("2017-06-20 00:00:00"),
+        items: vec![("P5", "S1", "30.00", "3.00", "2017-06-08 10:00:00")],
+    });
+    b.status_ingested(
+        "OL",
+        "delivered_customer",
+        "2017-06-08 15:00:00",
+        ts("2017-06-08 15:00:01"),
+    );
+    b.status_ingested(
+        "OL",
+        "delivered_carrier",
+        "2017-06-07 09:00:00",
+        ts("2017-06-09 12:00:00"),
+    );
+    // A late status of an order delivered long ago: OF's approval, ingested a month late.
+    b.status_ingested(
+        "OF",
+        "approved",
+        "2017-05-01 09:30:00",
+        ts("2017-06-10 08:00:00"),
+    );
+    b
+}
+
+/// Issue 13 (4): each change a CDC copy can make (an item's product, an item's price, a
+/// product's category, a customer's zip, statuses arriving late and out of order) lands where
+/// it belongs: the history and then one run per day equal one full refresh, table by table,
+/// silver and gold; re-running the days in another order changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_changes_by_interval_equal_a_full_refresh() {
+    let end = "2017-06-11";
+    let daily = LakeEnv::new(Backend::LocalSqlite);
+    let daily_lake = daily.lake().await;
+    let bronze = scenario_with_changes();
+    bronze
+        .write_ingested(&daily_lake, 3, "", "2017-06-02")
+        .await;
+    run_all(&daily, &["--end", "2017-06-02"]);
+    let before = contents(&daily_lake).await;
+
+    // Compaction between two runs keeps every row (pyiceberg before and after) and the runs
+    // after it go on as if it had not happened.
+    let tables: Vec<String> = tables::ALL
+        .iter()
+        .filter(|t| t.namespace != "ops")
+        .map(|t| t.qualified())
+        .collect();
+    let py_before: Vec<Value> = tables.iter().map(|t| daily.py(&["rows", t])).collect();
+    let out = common::run_ok(daily.bin("olistlake").args([
+        "rewrite-data-files",
+        "--json",
+        "--min-input-files",
+        "2",
+    ]));
+    let rewritten: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bronze_compacted: u64 = rewritten
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["table"].as_str().unwrap().starts_with("bronze."))
+        .map(|o| o["partitions_rewritten"].as_u64().unwrap())
+        .sum();
+    assert!(bronze_compacted > 10, "{rewritten}");
+    for (t, was) in tables.iter().zip(&py_before) {
+        assert_eq!(&daily.py(&["rows", t]), was, "{t} after compaction");
+    }
+
+    // each day's bronze lands, then the day runs
+    for (start, next) in days("2017-06-02", 9) {
+        bronze.write_ingested(&daily_lake, 1, &start, &next).await;
+        run_all(&daily, &["--start", &start, "--end", &next]);
+    }
+    let by_day = contents(&daily_lake).await;
+
+    let full = LakeEnv::new(Backend::LocalSqlite);
+    let full_lake = full.lake().await;
+    scenario_with_changes().write(&full_lake).await;
+    run_all(&full, &["--full-refresh", "--end", end]);
+    let refreshed = contents(&full_lake).await;
+    assert_same(
+        &by_day,
+        &refreshed,
+        "daily runs over CDC changes vs a full refresh",
+    );
+
+    // the changes did change the outputs (else the comparison proves nothing)
+    for table in [
+        "silver.order_product",
+        "silver.user_location",
+        "gold.sale_stats",
+        "gold.health_beauty_sales_stats_bcg",
+        "gold.order_location",
+    ] {
+        assert_ne!(before[table], by_day[table], "{table} did not change");
+    }
+    let p1 = query(
+        &full_lake,
+        "SELECT COUNT(*) FROM gold.health_beauty_sales_stats_bcg WHERE product_id IN ('P1', 'P4')",
+    )
+    .await;
+    assert_eq!(p1, vec![row(&["0"])], "P1 sold nothing, P4 is a toy now");
+
+    // the same days again, shuffled (the last one last: the monitor is as of its end)
+    for i in [4, 1, 7, 0, 3, 6, 2, 5, 8] {
+        let (start, next) = &days("2017-06-02", 9)[i];
+        run_all(&daily, &["--start", start, "--end", next]);
+    }
+    assert_same(
+        &contents(&daily_lake).await,
+        &refreshed,
+        "days re-run in another order",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
