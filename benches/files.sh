@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Data files per table as runs accumulate (not a timing): fixture-scale data (1%) replayed into
 # a local Apache Kafka node, the history before 2017-11-01 loaded and transformed in one run
-# each, then 30 daily runs of bronze-load → silver-build → gold-bcg → gold-leadtime; prints each
-# table's file count after the history and after the 30 days.
+# each, then 30 daily runs of bronze-load → silver-build → gold-bcg → gold-leadtime, then the
+# maintenance DAG's compaction (`olistlake rewrite-data-files`); prints each table's file count
+# after the history, after the 30 days and after the compaction.
 # Usage: benches/files.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,9 @@ for _ in $(seq 30); do
   day=$next
 done
 "$BIN/olistlake" tables >"$WORK/days.txt"
-printf '%-36s %14s %16s\n' table files_history files_+30_days
+"$BIN/olistlake" rewrite-data-files >/dev/null
+"$BIN/olistlake" tables >"$WORK/compacted.txt"
+printf '%-36s %14s %16s %16s\n' table files_history files_+30_days after_compaction
 paste <(awk 'NR > 1 {print $1, $3}' "$WORK/history.txt") <(awk 'NR > 1 {print $3}' "$WORK/days.txt") \
-  | awk '{printf "%-36s %14s %16s\n", $1, $2, $3}'
+  <(awk 'NR > 1 {print $3}' "$WORK/compacted.txt") \
+  | awk '{printf "%-36s %14s %16s %16s\n", $1, $2, $3, $4}'
