@@ -516,13 +516,8 @@ async fn bronze_load_exactly_once() {
     // offsets in the snapshot summary equal the high-water marks, per partition
     let client = KafkaClient::new(&s.broker.bootstrap);
     let consumer = client.consumer("check").unwrap();
+    assert_offsets_at_high_water(&lake, &client, &consumer).await;
     for t in &TOPICS {
-        let stored = olistlake::kafka::bronze::stored_offsets(&lake, t)
-            .await
-            .unwrap();
-        for (p, _, hi) in client.watermarks(&consumer, t.name).unwrap() {
-            assert_eq!(stored.get(&p).copied().unwrap_or(0), hi, "{}/{p}", t.name);
-        }
         let dup = lake
             .sql(&format!("SELECT COUNT(*) FROM (SELECT _kafka_partition, _kafka_offset FROM bronze.{} GROUP BY 1, 2 HAVING COUNT(*) > 1)", t.name), &ReadAt::current())
             .await
@@ -554,14 +549,7 @@ async fn bronze_load_exactly_once() {
         "the loads above left partitions with 2 files"
     );
     assert_eq!(bronze_counts(&s.env).await, kafka);
-    for t in &TOPICS {
-        let stored = olistlake::kafka::bronze::stored_offsets(&lake, t)
-            .await
-            .unwrap();
-        for (p, _, hi) in client.watermarks(&consumer, t.name).unwrap() {
-            assert_eq!(stored.get(&p).copied().unwrap_or(0), hi, "{}/{p}", t.name);
-        }
-    }
+    assert_offsets_at_high_water(&lake, &client, &consumer).await;
 
     // a second full run loads nothing and commits nothing
     let snaps_before = lake
@@ -620,6 +608,22 @@ fn bronze_load_paused_before_commit(
         cmd.env("OLISTLAKE_KAFKA_IDLE_TIMEOUT_S", idle.to_string());
     }
     common::paused_before_commit(cmd.stdout(Stdio::piped()), pause_ms, 1)
+}
+
+/// Every bronze table's stored offsets equal its topic's high-water marks, per partition.
+async fn assert_offsets_at_high_water(
+    lake: &olistlake::lake::Lake,
+    client: &KafkaClient,
+    consumer: &olistlake::kafka::client::BoundedConsumer,
+) {
+    for t in &TOPICS {
+        let stored = olistlake::kafka::bronze::stored_offsets(lake, t)
+            .await
+            .unwrap();
+        for (p, _, hi) in client.watermarks(consumer, t.name).unwrap() {
+            assert_eq!(stored.get(&p).copied().unwrap_or(0), hi, "{}/{p}", t.name);
+        }
+    }
 }
 
 /// Undecodable messages go to the quarantine with their reason; for every topic Kafka = bronze

@@ -254,20 +254,16 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
             for ident in targets {
                 outcomes.push(lake.expire_snapshots(&ident, cutoff, retain_last).await?);
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&outcomes)?);
-            } else {
-                for o in &outcomes {
-                    println!(
-                        "{:<45} expired {:>4} snapshots, deleted {:>5} data files, {:>4} manifests, {:>4} manifest lists",
-                        o.table,
-                        o.expired_snapshots,
-                        o.deleted_data_files,
-                        o.deleted_manifests,
-                        o.deleted_manifest_lists
-                    );
-                }
-            }
+            print_outcomes(json, &outcomes, |o| {
+                format!(
+                    "{:<45} expired {:>4} snapshots, deleted {:>5} data files, {:>4} manifests, {:>4} manifest lists",
+                    o.table,
+                    o.expired_snapshots,
+                    o.deleted_data_files,
+                    o.deleted_manifests,
+                    o.deleted_manifest_lists
+                )
+            })?;
         }
         Command::RemoveOrphanFiles {
             table,
@@ -288,20 +284,16 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
                     .await?,
                 );
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&outcomes)?);
-            } else {
-                for o in &outcomes {
-                    println!(
-                        "{:<45} {:>6} data files, {:>6} referenced, {:>4} orphans{}",
-                        o.table,
-                        o.data_files_listed,
-                        o.referenced,
-                        o.orphans.len(),
-                        if dry_run { " (dry run)" } else { " deleted" }
-                    );
-                }
-            }
+            print_outcomes(json, &outcomes, |o| {
+                format!(
+                    "{:<45} {:>6} data files, {:>6} referenced, {:>4} orphans{}",
+                    o.table,
+                    o.data_files_listed,
+                    o.referenced,
+                    o.orphans.len(),
+                    if dry_run { " (dry run)" } else { " deleted" }
+                )
+            })?;
         }
         Command::RewriteDataFiles {
             table,
@@ -316,21 +308,17 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
             for ident in targets(lake, table).await? {
                 outcomes.push(lake.rewrite_data_files(&ident, &opts).await?);
             }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&outcomes)?);
-            } else {
-                for o in &outcomes {
-                    println!(
-                        "{:<45} {:>4} partitions: {:>6} files → {:>6} ({} rewritten into {})",
-                        o.table,
-                        o.partitions_rewritten,
-                        o.files_before,
-                        o.files_after,
-                        o.rewritten_files,
-                        o.added_files
-                    );
-                }
-            }
+            print_outcomes(json, &outcomes, |o| {
+                format!(
+                    "{:<45} {:>4} partitions: {:>6} files → {:>6} ({} rewritten into {})",
+                    o.table,
+                    o.partitions_rewritten,
+                    o.files_before,
+                    o.files_after,
+                    o.rewritten_files,
+                    o.added_files
+                )
+            })?;
         }
         Command::Sql {
             query,
@@ -360,6 +348,22 @@ async fn admin(lake: &Lake, command: Command, json: bool) -> anyhow::Result<Exit
         }
     }
     Ok(Exit::Ok)
+}
+
+/// Per-table outcomes of a maintenance command: a JSON array, or one line each.
+fn print_outcomes<T: serde::Serialize>(
+    json: bool,
+    outcomes: &[T],
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcomes)?);
+    } else {
+        for o in outcomes {
+            println!("{}", line(o));
+        }
+    }
+    Ok(())
 }
 
 /// The one table named, or every table.
