@@ -577,6 +577,19 @@ async fn cdc_changes_by_interval_equal_a_full_refresh() {
     .await;
     assert_eq!(p1, vec![row(&["0"])], "P1 sold nothing, P4 is a toy now");
 
+    // a day no bronze row was ingested in: silver-build stops before computing any model
+    let (code, s) = job(
+        &daily,
+        "silver-build",
+        &["--start", "2017-07-01", "--end", "2017-07-02"],
+    );
+    assert_eq!(code, 99, "{s}");
+    let laps = s["metrics"]["timings_s"].as_object().unwrap();
+    assert!(
+        !laps.contains_key("silver.order_timestamp"),
+        "no model computed: {laps:?}"
+    );
+
     // the same days again, shuffled (the last one last: the monitor is as of its end)
     for i in [4, 1, 7, 0, 3, 6, 2, 5, 8] {
         let (start, next) = &days("2017-06-02", 9)[i];

@@ -139,6 +139,37 @@ mod tests {
     }
 
     #[test]
+    fn silver_build_stops_early_on_an_interval_that_touched_nothing() {
+        // every silver scope is bound by the touched keys; gold's `scope: all` models are not
+        assert!(
+            SILVER_BUILD
+                .models()
+                .unwrap()
+                .iter()
+                .all(|m| m.needs_touched_keys)
+        );
+        assert!(
+            !GOLD_BCG
+                .models()
+                .unwrap()
+                .iter()
+                .all(|m| m.needs_touched_keys)
+        );
+        use super::super::model::bound_by_touched_keys as bound;
+        assert!(bound("order_id IN (SELECT order_id FROM touched_orders)"));
+        assert!(bound(
+            "user_type = 'seller' AND user_id IN (SELECT seller_id FROM touched_sellers)"
+        ));
+        assert!(bound("EXISTS (SELECT 1 FROM touched_zips)"));
+        assert!(!bound("all"));
+        assert!(!bound("NOT EXISTS (SELECT 1 FROM touched_zips)"));
+        assert!(!bound("a = 1 OR b IN (SELECT b FROM touched_b)"));
+        assert!(!bound(
+            "delivered_customer >= TIMESTAMP '2017-01-01 00:00:00'"
+        ));
+    }
+
+    #[test]
     fn reads() {
         assert!(GOLD_LEADTIME.reads("bronze.order_status"));
         assert!(GOLD_LEADTIME.reads("silver.delivered_order_product"));

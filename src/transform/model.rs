@@ -145,9 +145,20 @@ pub struct Model {
     pub file: &'static str,
     pub table: &'static TableDef,
     pub scope: Scope,
+    /// Every scope line is bound by the interval's touched keys (see
+    /// [`bound_by_touched_keys`]): an interval that touched no key cannot rewrite anything.
+    pub needs_touched_keys: bool,
     pub checks: Vec<(Level, Check)>,
     /// The whole file: DataFusion skips the comments.
     pub sql: &'static str,
+}
+
+/// Whether a scope line matches no row when every `touched_*` relation is empty: it reads one
+/// and is a plain conjunction (no `OR`, no `NOT`, which could make it true without them).
+/// Conservative: a line this cannot tell about counts as not bound.
+pub fn bound_by_touched_keys(line: &str) -> bool {
+    let l = format!(" {} ", line.to_ascii_lowercase().replace(['(', ')'], " "));
+    l.contains(" from touched_") && !l.contains(" or ") && !l.contains(" not ")
 }
 
 impl Model {
@@ -178,6 +189,7 @@ impl Model {
             }
         }
         let table = table.ok_or_else(|| bad(1, "no `-- table:` line in the header".into()))?;
+        let needs_touched_keys = scopes.iter().all(|s| bound_by_touched_keys(s));
         let scope = match scopes.as_slice() {
             [] => return Err(bad(1, "no `-- scope:` line in the header".into())),
             [one] if one == "all" => Scope::All,
@@ -192,6 +204,7 @@ impl Model {
             file,
             table,
             scope,
+            needs_touched_keys,
             checks,
             sql,
         })
