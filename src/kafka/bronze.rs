@@ -46,7 +46,7 @@ use crate::lake::{CommitKind, Lake, ReadAt};
 use iceberg::spec::TableMetadata;
 
 /// Snapshot-summary key of the consumed offsets.
-pub const OFFSETS_KEY: &str = "olistlake.kafka.offsets";
+pub use crate::lake::summary_keys::KAFKA_OFFSETS as OFFSETS_KEY;
 /// Snapshot-summary key naming the topic a bronze or quarantine commit loaded.
 pub const TOPIC_KEY: &str = "olistlake.kafka.topic";
 const BATCH_ROWS: usize = 100_000;
@@ -794,6 +794,7 @@ async fn decode_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::test_support::history;
 
     #[test]
     fn offsets_round_trip() {
@@ -802,58 +803,6 @@ mod tests {
         assert_eq!(format_offsets(&o), "0:12,1:7,2:0");
         assert!(parse_offsets("").unwrap().is_empty());
         assert!(parse_offsets("x").is_err());
-    }
-
-    /// Metadata whose history is one snapshot per summary, oldest first.
-    fn history(summaries: &[&[(&str, &str)]]) -> TableMetadata {
-        use iceberg::spec::{
-            FormatVersion, NestedField, Operation, PrimitiveType, Schema, Snapshot, SortOrder,
-            Summary, Type, UnboundPartitionSpec,
-        };
-        let schema = Schema::builder()
-            .with_fields(vec![
-                NestedField::required(1, "x", Type::Primitive(PrimitiveType::Int)).into(),
-            ])
-            .build()
-            .unwrap();
-        let mut md = iceberg::spec::TableMetadataBuilder::new(
-            schema,
-            UnboundPartitionSpec::builder().build(),
-            SortOrder::unsorted_order(),
-            "memory://bronze/t".into(),
-            FormatVersion::V2,
-            HashMap::new(),
-        )
-        .unwrap()
-        .build()
-        .unwrap()
-        .metadata;
-        for (i, props) in summaries.iter().enumerate() {
-            let id = i as i64 + 1;
-            let snapshot = Snapshot::builder()
-                .with_snapshot_id(id)
-                .with_parent_snapshot_id((id > 1).then_some(id - 1))
-                .with_sequence_number(id)
-                .with_timestamp_ms(md.last_updated_ms() + 1)
-                .with_manifest_list(format!("memory://bronze/t/snap-{id}.avro"))
-                .with_schema_id(0)
-                .with_summary(Summary {
-                    operation: Operation::Append,
-                    additional_properties: props
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                })
-                .build();
-            md = md
-                .into_builder(None)
-                .set_branch_snapshot(snapshot, "main")
-                .unwrap()
-                .build()
-                .unwrap()
-                .metadata;
-        }
-        md
     }
 
     #[test]

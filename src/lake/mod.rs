@@ -11,6 +11,8 @@ pub mod consistent;
 mod orphans;
 pub mod read;
 pub mod tables;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,6 +44,10 @@ pub mod summary_keys {
     pub const INPUT_SNAPSHOTS: &str = "olistlake.input-snapshots";
     pub const INPUT_ROWS: &str = "olistlake.input-rows";
     pub const ROWS: &str = "olistlake.rows";
+    /// Bronze: the Kafka offsets the table's rows were loaded up to (`partition:next,…`).
+    /// bronze-load finds them on the newest snapshot of the current history that has them, so
+    /// the expiry keeps that snapshot and its descendants.
+    pub const KAFKA_OFFSETS: &str = "olistlake.kafka.offsets";
 }
 
 /// Who is committing and why: recorded in every snapshot summary.
@@ -182,8 +188,10 @@ impl Lake {
                     Ok(()) => Ok(()),
                     Err(e) => {
                         let text = format!("{e:#}");
+                        // (not a bare "403": the endpoint's port number can contain it)
                         if text.contains("PermissionDenied")
-                            || text.contains("403")
+                            || text.contains("403 Forbidden")
+                            || text.contains("AccessDenied")
                             || text.contains("InvalidAccessKeyId")
                             || text.contains("SignatureDoesNotMatch")
                         {
@@ -518,26 +526,7 @@ impl Lake {
         older_than_ms: i64,
         retain_last: usize,
     ) -> Result<ExpireOutcome> {
-        // As Iceberg's ExpireSnapshots: keep the current snapshot and its `retain_last - 1`
-        // nearest ancestors, and anything newer than the cutoff; expire the rest (which
-        // includes snapshots a rollback left off the current branch).
-        let choose = move |md: &TableMetadata| -> Vec<i64> {
-            let mut keep = HashSet::new();
-            let mut cursor = md.current_snapshot().cloned();
-            while let Some(s) = cursor {
-                if keep.len() >= retain_last.max(1) {
-                    break;
-                }
-                keep.insert(s.snapshot_id());
-                cursor = s
-                    .parent_snapshot_id()
-                    .and_then(|p| md.snapshot_by_id(p).cloned());
-            }
-            md.snapshots()
-                .filter(|s| !keep.contains(&s.snapshot_id()) && s.timestamp_ms() < older_than_ms)
-                .map(|s| s.snapshot_id())
-                .collect()
-        };
+        let choose = move |md: &TableMetadata| snapshots_to_expire(md, older_than_ms, retain_last);
         let mut outcome = ExpireOutcome {
             table: ident.to_string(),
             ..Default::default()
@@ -689,6 +678,37 @@ pub fn ident(qualified: &str) -> Result<TableIdent> {
     ))
 }
 
+/// The snapshots an expiry removes. As Iceberg's ExpireSnapshots: keep the current snapshot
+/// and its `retain_last - 1` nearest ancestors, and anything newer than the cutoff; expire the
+/// rest (which includes snapshots a rollback left off the current branch). Beyond Iceberg: in
+/// a table whose snapshots record Kafka offsets (bronze), the kept chain reaches down to the
+/// newest one that has them, so other engines' commits on top (a compaction by Spark) can never
+/// make bronze-load lose its place.
+fn snapshots_to_expire(md: &TableMetadata, older_than_ms: i64, retain_last: usize) -> Vec<i64> {
+    let has_offsets = |s: &iceberg::spec::Snapshot| {
+        s.summary()
+            .additional_properties
+            .contains_key(summary_keys::KAFKA_OFFSETS)
+    };
+    let mut offsets_needed = md.snapshots().any(|s| has_offsets(s));
+    let mut keep = HashSet::new();
+    let mut cursor = md.current_snapshot().cloned();
+    while let Some(s) = cursor {
+        if keep.len() >= retain_last.max(1) && !offsets_needed {
+            break;
+        }
+        keep.insert(s.snapshot_id());
+        offsets_needed &= !has_offsets(&s);
+        cursor = s
+            .parent_snapshot_id()
+            .and_then(|p| md.snapshot_by_id(p).cloned());
+    }
+    md.snapshots()
+        .filter(|s| !keep.contains(&s.snapshot_id()) && s.timestamp_ms() < older_than_ms)
+        .map(|s| s.snapshot_id())
+        .collect()
+}
+
 /// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
 /// writer announce on stderr that its data files are written, then sleep N ms before it
 /// commits, so a test can `kill -9` it in exactly that window.
@@ -715,4 +735,25 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_keys::KAFKA_OFFSETS;
+    use super::test_support::history;
+    use super::*;
+
+    #[test]
+    fn expiry_keeps_the_chain_down_to_the_last_offsets() {
+        // snapshots 1..=6: offsets on 1 and 2, then four commits of another engine
+        let offsets = [(KAFKA_OFFSETS, "0:9")];
+        let md = history(&[&offsets, &offsets, &[], &[], &[], &[]]);
+        // retain 2: Iceberg would keep 6 and 5; 4, 3 and 2 stay too (2 has the offsets)
+        assert_eq!(snapshots_to_expire(&md, i64::MAX, 2), vec![1]);
+        // a table without offsets keeps only what it is told to
+        let plain = history(&[&[], &[], &[], &[]]);
+        let mut gone = snapshots_to_expire(&plain, i64::MAX, 2);
+        gone.sort();
+        assert_eq!(gone, vec![1, 2]);
+    }
 }
