@@ -366,10 +366,10 @@ async fn overwrite_races_crate_fast_append() {
 }
 
 /// kill -9 after the data files are written and before the commit: the table stays readable
-/// at its old snapshot with the old rows, and a re-run completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_between_files_and_commit_leaves_old_snapshot() {
-    let env = LakeEnv::new(Backend::LocalSqlite);
+/// at its old snapshot with the old rows, a re-run completes, and the orphan cleanup finds
+/// and removes the killed writer's file (listing the store through `object_store`).
+async fn kill_between_files_and_commit(backend: Backend) {
+    let env = LakeEnv::new(backend);
     run_ok(env.bin("olistlake").arg("init"));
     let first = parquet(env.dir(), "first", &batch("2017-11-23", 4, "first"));
     run_ok(env.bin("olistlake").args(["load", T]).arg(&first));
@@ -390,7 +390,7 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
         1,
     );
     // The files exist on disk, unreferenced.
-    let table_dir = Path::new(&env.warehouse).join("ops/self_check/data");
+    let table_dir = env.table_dir("ops", "self_check").join("data");
     let parquet_files = common::files_under(&table_dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
@@ -448,6 +448,16 @@ async fn kill_between_files_and_commit_leaves_old_snapshot() {
     );
     // Files of replaced snapshots are still referenced by history: not orphans.
     assert_eq!(orphans(&["--older-than", "0s"])["deleted"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_between_files_and_commit_leaves_old_snapshot() {
+    kill_between_files_and_commit(Backend::LocalSqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_between_files_and_commit_leaves_old_snapshot_s3() {
+    kill_between_files_and_commit(Backend::S3Sqlite).await;
 }
 
 /// The admin CLI end to end: self-check, tables, snapshots, sql, rollback, expire-snapshots.

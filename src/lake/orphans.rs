@@ -4,9 +4,15 @@
 //! so a writer still working is never robbed of its files.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use iceberg::TableIdent;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
 
 use super::Lake;
@@ -23,39 +29,44 @@ pub struct OrphanOutcome {
     pub deleted: usize,
 }
 
-fn listing_error(e: opendal::Error) -> Error {
+fn listing_error(e: object_store::Error) -> Error {
     Error::StorageUnreachable {
         location: String::new(),
         message: e.to_string(),
     }
 }
 
-/// An operator over the warehouse's storage, and the path prefix of a location in it.
-fn operator(lake: &Lake) -> Result<opendal::Operator> {
+/// A client of the warehouse's store (`object_store`, the object-store crate DataFusion is
+/// built on), and paths relative to its root: `/` for a local warehouse, the bucket for S3.
+fn store(lake: &Lake) -> Result<Arc<dyn ObjectStore>> {
     let cfg = lake.config();
-    let op = match &cfg.warehouse {
-        Warehouse::Local(_) => opendal::Operator::new(opendal::services::Fs::default().root("/"))
-            .map_err(listing_error)?
-            .finish(),
+    Ok(match &cfg.warehouse {
+        Warehouse::Local(_) => Arc::new(LocalFileSystem::new()),
         Warehouse::S3 { bucket, .. } => {
             // The same endpoint, region and credentials the lake's FileIO uses.
             let prop = |k: &str| cfg.storage_props.get(k).cloned().unwrap_or_default();
-            let mut b = opendal::services::S3::default()
-                .bucket(bucket)
-                .region(&prop("s3.region"))
-                .access_key_id(&prop("s3.access-key-id"))
-                .secret_access_key(&prop("s3.secret-access-key"));
+            let region = Some(prop("s3.region")).filter(|r| !r.is_empty());
+            let mut b = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(region.unwrap_or_else(|| "us-east-1".into()))
+                .with_access_key_id(prop("s3.access-key-id"))
+                .with_secret_access_key(prop("s3.secret-access-key"));
             let endpoint = prop("s3.endpoint");
             if !endpoint.is_empty() {
-                b = b.endpoint(&endpoint);
+                b = b
+                    .with_endpoint(&endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
             }
-            opendal::Operator::new(b).map_err(listing_error)?.finish()
+            Arc::new(
+                b.build()
+                    .map_err(|e| Error::Config(format!("S3 store: {e}")))?,
+            )
         }
-    };
-    Ok(op)
+    })
 }
 
-/// `file:///a/b` → `a/b`; `s3://bucket/a/b` → `a/b`: the operator's path of a location.
+/// `file:///a/b` → `a/b`; `s3://bucket/a/b` → `a/b`: the store's path of a location.
 fn op_path(location: &str) -> String {
     let rest = location
         .strip_prefix("file://")
@@ -92,41 +103,37 @@ pub(super) async fn remove_orphan_files(
             referenced.insert(op_path(&f.path));
         }
     }
-    let op = operator(lake)?;
-    let dir = format!("{}/data/", op_path(&location));
+    let store = store(lake)?;
+    let dir = ObjectPath::from(op_path(&format!("{location}/data")));
     let cutoff = SystemTime::now() - older_than;
     let mut out = OrphanOutcome {
         table: ident.to_string(),
         referenced: referenced.len(),
         ..Default::default()
     };
-    let entries = match op.list_with(&dir).recursive(true).await {
-        Ok(e) => e,
-        Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(listing_error(e)),
-    };
-    for entry in entries {
-        let path = entry.path().to_string();
-        if path.ends_with('/') {
-            continue;
-        }
+    let mut listing = store.list(Some(&dir));
+    let mut orphans = Vec::new();
+    while let Some(entry) = listing.next().await {
+        let meta = match entry {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => break,
+            Err(e) => return Err(listing_error(e)),
+        };
         out.data_files_listed += 1;
+        let path = meta.location.to_string();
         if referenced.contains(&path) {
             continue;
         }
-        let meta = op.stat(&path).await.map_err(listing_error)?;
-        let old = meta
-            .last_modified()
-            .map(SystemTime::from)
-            .is_some_and(|t| t < cutoff);
-        if !old {
-            continue;
+        if SystemTime::from(meta.last_modified) < cutoff {
+            orphans.push(meta.location);
         }
+    }
+    for location in orphans {
         if !dry_run {
-            op.delete(&path).await.map_err(listing_error)?;
+            store.delete(&location).await.map_err(listing_error)?;
             out.deleted += 1;
         }
-        out.orphans.push(path);
+        out.orphans.push(location.to_string());
     }
     Ok(out)
 }

@@ -100,6 +100,13 @@ impl S3Server {
     }
 }
 
+impl S3Server {
+    /// The directory s3s-fs keeps the bucket's objects in (one file per object).
+    pub fn bucket_dir(&self) -> PathBuf {
+        self._dir.path().join(&self.bucket)
+    }
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -423,6 +430,16 @@ impl LakeEnv {
         olistlake::lake::Lake::open(&self.lake_args().resolve().unwrap())
             .await
             .unwrap()
+    }
+
+    /// The local directory holding a table's files: the warehouse's, or for S3 the store's
+    /// own directory (s3s-fs keeps each object as a file).
+    pub fn table_dir(&self, namespace: &str, table: &str) -> PathBuf {
+        let root = match &self._s3 {
+            Some(s3) => s3.bucket_dir().join("warehouse"),
+            None => PathBuf::from(&self.warehouse),
+        };
+        root.join(namespace).join(table)
     }
 
     /// A command running one of the project's binaries against this lake.
