@@ -37,6 +37,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::catalog::{Published, Publisher};
+use super::summary_keys::KAFKA_OFFSETS;
 use crate::error::{Error, Result};
 
 /// What a commit does to the files already in the table.
@@ -514,13 +515,15 @@ async fn stage(
                 table.identifier()
             )));
         }
-        // The same rows: the base's Kafka offsets still describe them.
-        if let Some(base) = md.current_snapshot() {
-            for (k, v) in &base.summary().additional_properties {
-                if k.starts_with("olistlake.kafka.") {
-                    props.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-            }
+        // The same rows: the base's Kafka offsets still describe them. (Only the offsets: a
+        // quarantine commit's topic key would read as a new quarantine of that topic.)
+        if let Some(offsets) = md
+            .current_snapshot()
+            .and_then(|base| base.summary().additional_properties.get(KAFKA_OFFSETS))
+        {
+            props
+                .entry(KAFKA_OFFSETS.into())
+                .or_insert_with(|| offsets.clone());
         }
     }
 
