@@ -37,13 +37,14 @@ pub fn encode(
         .map(|_| vec![0; partitions as usize])
         .collect();
     for ev in events {
-        let partition = partition_for(ev.key.as_bytes(), partitions);
+        let key = prepared.key(ev);
+        let partition = partition_for(key.as_bytes(), partitions);
         let offset = &mut next[ev.topic][partition as usize];
         raws[ev.topic].push(Raw {
             partition,
             offset: *offset,
             timestamp_ms: ev.ingest_ms,
-            key: Some(ev.key.clone()),
+            key: Some(key.to_string()),
             payload: Some(prepared.payload(ev, ids[ev.topic])?),
         });
         *offset += 1;

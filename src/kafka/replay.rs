@@ -133,6 +133,8 @@ pub struct ReplayReport {
 /// A prepared table held in memory, with row lookup by its key column.
 struct Table {
     batches: Vec<RecordBatch>,
+    /// The key column (a message's Kafka key is its row's value there).
+    key: String,
     /// key → (batch, row) of every row with that key, in file order.
     index: HashMap<String, Vec<(usize, usize)>>,
 }
@@ -162,7 +164,11 @@ impl Table {
                 }
             }
         }
-        Ok(Table { batches, index })
+        Ok(Table {
+            batches,
+            key: key.to_string(),
+            index,
+        })
     }
 
     fn rows(&self, key: &str) -> &[(usize, usize)] {
@@ -244,7 +250,6 @@ impl Prepared {
 pub struct Event {
     pub seq: u64,
     pub topic: usize,
-    pub key: String,
     pub ingest_ms: i64,
     /// Data time of the driver that emitted it (for --from/--until and pacing).
     pub driver_ms: i64,
@@ -265,6 +270,13 @@ impl Prepared {
             "estimated_delivery_date" => &self.estimated,
             _ => &self.review,
         }
+    }
+
+    /// The Kafka key of an event: its row's key column (not stored in the event: at scale 10
+    /// the timeline has 13 M events, and a copy of each key would cost ~1 GiB).
+    pub fn key(&self, ev: &Event) -> &str {
+        let table = self.table(ev.topic);
+        table.str(ev.row, &table.key).unwrap_or_default()
     }
 
     /// The Avro fields (without `ingest_time`) of an event.
@@ -359,37 +371,31 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
     let mut out = Vec::with_capacity(drivers.len() * 3);
     let mut last_ingest = i64::MIN;
     let mut seq = 0u64;
-    let mut push = |out: &mut Vec<Event>,
-                    topic: &str,
-                    key: String,
-                    driver_ms: i64,
-                    ingest: i64,
-                    row: (usize, usize)| {
-        // ingest times never go backwards, so a partition's record timestamps are ordered
-        let ingest = ingest.max(last_ingest + 1);
-        last_ingest = ingest;
-        seq += 1;
-        out.push(Event {
-            seq,
-            topic: topic_index(topic),
-            key,
-            ingest_ms: ingest,
-            driver_ms,
-            row,
-        });
-        ingest
-    };
+    let mut push =
+        |out: &mut Vec<Event>, topic: &str, driver_ms: i64, ingest: i64, row: (usize, usize)| {
+            // ingest times never go backwards, so a partition's record timestamps are ordered
+            let ingest = ingest.max(last_ingest + 1);
+            last_ingest = ingest;
+            seq += 1;
+            out.push(Event {
+                seq,
+                topic: topic_index(topic),
+                ingest_ms: ingest,
+                driver_ms,
+                row,
+            });
+            ingest
+        };
     for (ts, rank, id, at, is_review) in drivers {
         let mut t = ts + rng.range(10, 200);
         if is_review {
-            push(&mut out, "review", id, ts, t, at);
+            push(&mut out, "review", ts, t, at);
             continue;
         }
-        t = push(&mut out, "order_status", id.clone(), ts, t, at);
-        let mut linked =
-            |out: &mut Vec<Event>, topic: &str, key: String, row: (usize, usize), t: &mut i64| {
-                *t = push(out, topic, key, ts, *t + rng.range(50, 100), row);
-            };
+        t = push(&mut out, "order_status", ts, t, at);
+        let mut linked = |out: &mut Vec<Event>, topic: &str, row: (usize, usize), t: &mut i64| {
+            *t = push(out, topic, ts, *t + rng.range(50, 100), row);
+        };
         match rank {
             0 => {
                 // purchase: payments, items, their products and sellers, the sellers' places,
@@ -398,12 +404,12 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                 for &row in p.payment.rows(&id) {
                     customer =
                         customer.or_else(|| p.payment.str(row, "customer_id").map(str::to_string));
-                    linked(&mut out, "payment", id.clone(), row, &mut t);
+                    linked(&mut out, "payment", row, &mut t);
                 }
                 let mut products = Vec::new();
                 let mut sellers = Vec::new();
                 for &row in p.order_item.rows(&id) {
-                    linked(&mut out, "order_item", id.clone(), row, &mut t);
+                    linked(&mut out, "order_item", row, &mut t);
                     if let Some(pid) = p.order_item.str(row, "product_id")
                         && !products.contains(&pid.to_string())
                     {
@@ -417,7 +423,7 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                 }
                 for pid in products {
                     if let Some(&row) = p.product.rows(&pid).first() {
-                        linked(&mut out, "product", pid, row, &mut t);
+                        linked(&mut out, "product", row, &mut t);
                     }
                 }
                 let mut zips = Vec::new();
@@ -426,7 +432,7 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                         if let Some(z) = p.seller.str(row, "zip_code") {
                             zips.push(z.to_string());
                         }
-                        linked(&mut out, "seller", sid, row, &mut t);
+                        linked(&mut out, "seller", row, &mut t);
                     }
                 }
                 let mut seen = HashSet::new();
@@ -434,24 +440,24 @@ pub fn timeline(p: &Prepared, seed: u64) -> Vec<Event> {
                     if seen.insert(z.clone())
                         && let Some(&row) = p.geolocation.rows(&z).first()
                     {
-                        linked(&mut out, "geolocation", z, row, &mut t);
+                        linked(&mut out, "geolocation", row, &mut t);
                     }
                 }
                 if let Some(cid) = customer
                     && let Some(&row) = p.customer.rows(&cid).first()
                 {
                     let zip = p.customer.str(row, "zip_code").map(str::to_string);
-                    linked(&mut out, "customer", cid, row, &mut t);
+                    linked(&mut out, "customer", row, &mut t);
                     if let Some(z) = zip
                         && let Some(&row) = p.geolocation.rows(&z).first()
                     {
-                        linked(&mut out, "geolocation", z, row, &mut t);
+                        linked(&mut out, "geolocation", row, &mut t);
                     }
                 }
             }
             1 => {
                 for &row in p.estimated.rows(&id) {
-                    linked(&mut out, "estimated_delivery_date", id.clone(), row, &mut t);
+                    linked(&mut out, "estimated_delivery_date", row, &mut t);
                 }
             }
             _ => {}
@@ -590,7 +596,8 @@ pub async fn replay(
             break;
         }
         let topic = &TOPICS[ev.topic];
-        let partition = partition_for(ev.key.as_bytes(), partitions[ev.topic]);
+        let key = prepared.key(ev);
+        let partition = partition_for(key.as_bytes(), partitions[ev.topic]);
         if last_seq
             .get(&(topic.name.to_string(), partition))
             .is_some_and(|s| ev.seq <= *s)
@@ -626,7 +633,7 @@ pub async fn replay(
         let payload = prepared.payload(ev, schema_ids[ev.topic])?;
         let seq = ev.seq.to_string();
         let mut record = BaseRecord::with_opaque_to(topic.name, Box::new(ev.topic))
-            .key(ev.key.as_bytes())
+            .key(key.as_bytes())
             .payload(&payload)
             .partition(partition)
             .timestamp(ev.ingest_ms)
