@@ -42,7 +42,7 @@ use super::topics::Topic;
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::tables::BRONZE_QUARANTINE;
-use crate::lake::{CommitKind, Lake, ReadAt};
+use crate::lake::{CommitKind, Lake, ReadAt, current_ancestry};
 use iceberg::spec::TableMetadata;
 
 /// Snapshot-summary key of the consumed offsets.
@@ -119,12 +119,10 @@ fn offsets_in(table: &str, md: &TableMetadata) -> Result<BTreeMap<i32, i64>> {
     let Some(current) = md.current_snapshot() else {
         return Ok(BTreeMap::new());
     };
-    let mut snapshot = Some(current);
-    while let Some(s) = snapshot {
-        if let Some(stored) = s.summary().additional_properties.get(OFFSETS_KEY) {
-            return parse_offsets(stored);
-        }
-        snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
+    if let Some(stored) =
+        current_ancestry(md).find_map(|s| s.summary().additional_properties.get(OFFSETS_KEY))
+    {
+        return parse_offsets(stored);
     }
     let records = current
         .summary()
@@ -166,8 +164,7 @@ fn no_quarantine_since(
     since: Option<i64>,
 ) -> impl Fn(&TableMetadata) -> std::result::Result<(), String> + Send + Sync {
     move |md| {
-        let mut snapshot = md.current_snapshot();
-        while let Some(s) = snapshot {
+        for s in current_ancestry(md) {
             if Some(s.snapshot_id()) == since {
                 return Ok(());
             }
@@ -182,7 +179,6 @@ fn no_quarantine_since(
                     s.snapshot_id()
                 ));
             }
-            snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
         }
         match since {
             None => Ok(()),

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use iceberg::spec::{Operation, TableMetadata};
 
 use super::summary_keys::RUN_ID;
-use super::{Lake, TableDef};
+use super::{Lake, TableDef, current_ancestry};
 use crate::error::Result;
 
 /// Snapshot-summary key: the tables (`namespace.table`, comma-separated) the commit's run commits.
@@ -32,8 +32,7 @@ struct Step {
 fn ancestry(md: &TableMetadata) -> Vec<Step> {
     let mut out = Vec::new();
     let mut replaces = Vec::new();
-    let mut snapshot = md.current_snapshot();
-    while let Some(s) = snapshot {
+    for s in current_ancestry(md) {
         let props = &s.summary().additional_properties;
         let run = props.get(RUN_ID).cloned();
         replaces.push(run.is_none() && s.summary().operation == Operation::Replace);
@@ -44,7 +43,6 @@ fn ancestry(md: &TableMetadata) -> Vec<Step> {
                 .get(RUN_TABLES)
                 .map(|t| t.split(',').map(str::to_string).collect()),
         });
-        snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
     }
     inherit_runs(&mut out, &replaces);
     out

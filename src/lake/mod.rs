@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use iceberg::io::{FileIO, FileIOBuilder};
-use iceberg::spec::{ManifestList, Struct, TableMetadata};
+use iceberg::spec::{ManifestList, SnapshotRef, Struct, TableMetadata};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
@@ -48,6 +48,8 @@ pub mod summary_keys {
     /// bronze-load finds them on the newest snapshot of the current history that has them, so
     /// the expiry keeps that snapshot and its descendants.
     pub const KAFKA_OFFSETS: &str = "olistlake.kafka.offsets";
+    /// The maintenance operation that made a snapshot (`rewrite-data-files`).
+    pub const MAINTENANCE: &str = "olistlake.maintenance";
 }
 
 /// Who is committing and why: recorded in every snapshot summary.
@@ -678,6 +680,13 @@ pub fn ident(qualified: &str) -> Result<TableIdent> {
     ))
 }
 
+/// The current snapshot and its ancestors, newest first, as far as the table keeps them.
+pub fn current_ancestry(md: &TableMetadata) -> impl Iterator<Item = &SnapshotRef> {
+    std::iter::successors(md.current_snapshot(), |s| {
+        s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p))
+    })
+}
+
 /// The snapshots an expiry removes. As Iceberg's ExpireSnapshots: keep the current snapshot
 /// and its `retain_last - 1` nearest ancestors, and anything newer than the cutoff; expire the
 /// rest (which includes snapshots a rollback left off the current branch). Beyond Iceberg: in
@@ -692,16 +701,12 @@ fn snapshots_to_expire(md: &TableMetadata, older_than_ms: i64, retain_last: usiz
     };
     let mut offsets_needed = md.snapshots().any(|s| has_offsets(s));
     let mut keep = HashSet::new();
-    let mut cursor = md.current_snapshot().cloned();
-    while let Some(s) = cursor {
+    for s in current_ancestry(md) {
         if keep.len() >= retain_last.max(1) && !offsets_needed {
             break;
         }
         keep.insert(s.snapshot_id());
-        offsets_needed &= !has_offsets(&s);
-        cursor = s
-            .parent_snapshot_id()
-            .and_then(|p| md.snapshot_by_id(p).cloned());
+        offsets_needed &= !has_offsets(s);
     }
     md.snapshots()
         .filter(|s| !keep.contains(&s.snapshot_id()) && s.timestamp_ms() < older_than_ms)
