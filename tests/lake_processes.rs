@@ -163,6 +163,20 @@ async fn two_writer_processes_rest_catalog() {
     two_writers(Backend::LocalRest).await;
 }
 
+/// A maintenance command's JSON outcome for the one table it was run on.
+fn outcome(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+/// `olistlake remove-orphan-files --table T` with `args`: its outcome.
+fn orphans(env: &LakeEnv, args: &[&str]) -> serde_json::Value {
+    outcome(&run_ok(
+        env.bin("olistlake")
+            .args(["--json", "remove-orphan-files", "--table", T])
+            .args(args),
+    ))
+}
+
 /// `olistlake rewrite-data-files`: the small files of a partition become one and every row
 /// stays (DataFusion and pyiceberg, now and at every earlier snapshot); a second run has
 /// nothing to do; an append made while it runs is kept; an overwrite of the partition it
@@ -190,9 +204,6 @@ async fn rewrite_data_files(backend: Backend) {
         c.args(["rewrite-data-files", "--json", "--table", T])
             .args(extra);
         c
-    };
-    let outcome = |out: &std::process::Output| -> serde_json::Value {
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
     };
     let before = counts(&env).await;
     let py_before = env.py(&["rows", T]);
@@ -256,20 +267,8 @@ async fn rewrite_data_files(backend: Backend) {
     assert_eq!(out.status.code(), Some(75), "{out:?}");
     *expected.get_mut("2017-11-23").unwrap() = 4;
     assert_eq!(counts(&env).await, expected);
-    let orphans: serde_json::Value = serde_json::from_slice(
-        &run_ok(env.bin("olistlake").args([
-            "remove-orphan-files",
-            "--json",
-            "--table",
-            T,
-            "--older-than",
-            "0s",
-            "--dry-run",
-        ]))
-        .stdout,
-    )
-    .unwrap();
-    assert_eq!(orphans[0]["orphans"], serde_json::json!([]), "{orphans}");
+    let left = orphans(&env, &["--older-than", "0s", "--dry-run"]);
+    assert_eq!(left["orphans"], serde_json::json!([]), "{left}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,14 +411,7 @@ async fn kill_between_files_and_commit(backend: Backend) {
     assert_eq!(env.py(&["rows", T])["count"], 4);
 
     // The killed writer's file is an orphan: a young one is kept, then removed once old.
-    let orphans = |args: &[&str]| -> serde_json::Value {
-        let out = run_ok(
-            env.bin("olistlake")
-                .args(["--json", "remove-orphan-files", "--table", T])
-                .args(args),
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
-    };
+    let orphans = |args: &[&str]| orphans(&env, args);
     assert_eq!(
         orphans(&["--older-than", "1h"])["orphans"],
         serde_json::json!([])

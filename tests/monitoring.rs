@@ -680,18 +680,24 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     names
 }
 
+/// A lake on `backend` with the fixture's first eight months in bronze (small files on S3 are
+/// slow to write and read) and every silver and gold table built from them (each job exit 0).
+async fn lake_with_gold(backend: common::Backend) -> (common::LakeEnv, olistlake::lake::Lake) {
+    let env = common::LakeEnv::new(backend);
+    let lake = env.lake().await;
+    common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
+    for job in common::pipeline::JOBS {
+        common::run_ok(env.bin(job).arg("--full-refresh"));
+    }
+    (env, lake)
+}
+
 /// The views over a lake on S3 (s3s-fs): the refresh stores the credentials as a DuckDB secret
 /// beside the file, and a reader configured as the bundle's S3 connection (read-only, that
 /// secret directory, iceberg + httpfs) reads every gold table with DataFusion's row counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_read_a_lake_on_s3() {
-    let env = common::LakeEnv::new(common::Backend::S3Sqlite);
-    let lake = env.lake().await;
-    // the first eight months (small files on S3 are slow to write and read)
-    common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
-    for job in common::pipeline::JOBS {
-        common::run_ok(env.bin(job).arg("--full-refresh"));
-    }
+    let (env, lake) = lake_with_gold(common::Backend::S3Sqlite).await;
 
     let duckdb = env.dir().join("views/lake.duckdb");
     let refresh = || refresh_views(&env, &duckdb);
@@ -767,12 +773,7 @@ async fn assert_counts_match(lake: &olistlake::lake::Lake, counts: &Value) {
 /// counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_read_a_lake_behind_a_rest_catalog() {
-    let env = common::LakeEnv::new(common::Backend::LocalRest);
-    let lake = env.lake().await;
-    common::pipeline::land_fixture(&env, &lake, None, "2017-05-01").await;
-    for job in common::pipeline::JOBS {
-        common::run_ok(env.bin(job).arg("--full-refresh"));
-    }
+    let (env, lake) = lake_with_gold(common::Backend::LocalRest).await;
     let duckdb = env.dir().join("views/lake.duckdb");
     let first = refresh_views(&env, &duckdb);
     assert_eq!(first["views"].as_array().unwrap().len(), 7, "{first}");

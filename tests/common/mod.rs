@@ -442,6 +442,27 @@ impl LakeEnv {
         root.join(namespace).join(table)
     }
 
+    /// `olistlake rewrite-data-files` on every table, a partition rewritten once it has
+    /// `min_input_files` small files: the partitions it rewrote, per table.
+    pub fn compact(&self, min_input_files: usize) -> std::collections::BTreeMap<String, u64> {
+        let out = run_ok(self.bin("olistlake").args([
+            "rewrite-data-files",
+            "--json",
+            "--min-input-files",
+            &min_input_files.to_string(),
+        ]));
+        let outcomes: Value = serde_json::from_slice(&out.stdout).unwrap();
+        outcomes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let table = o["table"].as_str().unwrap().to_string();
+                (table, o["partitions_rewritten"].as_u64().unwrap())
+            })
+            .collect()
+    }
+
     /// A command running one of the project's binaries against this lake.
     pub fn bin(&self, name: &str) -> Command {
         let mut c = Command::new(binary(name));
