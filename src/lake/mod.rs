@@ -10,6 +10,7 @@ pub mod compact;
 pub mod consistent;
 mod orphans;
 pub mod read;
+pub mod scanned;
 pub mod tables;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -29,7 +30,7 @@ use serde::Serialize;
 pub use commit::{CommitKind, CommitOutcome, Precondition, RetryPolicy};
 pub use compact::{RewriteOptions, RewriteOutcome};
 pub use orphans::OrphanOutcome;
-pub use read::{Pinned, ReadAt};
+pub use read::{LakeSession, Pinned, ReadAt};
 pub use tables::TableDef;
 
 use crate::config::{LakeConfig, Warehouse};
@@ -507,15 +508,9 @@ impl Lake {
         read::sql(self.catalog.as_ref(), query, at).await
     }
 
-    /// A DataFusion session over the lake, for jobs that run several statements, and the
-    /// snapshot id (`namespace.table` → id) each table is pinned to in it.
-    pub async fn session(
-        &self,
-        at: &ReadAt,
-    ) -> Result<(
-        datafusion::prelude::SessionContext,
-        BTreeMap<String, Pinned>,
-    )> {
+    /// A DataFusion session over the lake, for jobs that run several statements: each table
+    /// pinned to one snapshot, and its scans counted.
+    pub async fn session(&self, at: &ReadAt) -> Result<LakeSession> {
         read::session(self.catalog.as_ref(), at).await
     }
 

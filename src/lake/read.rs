@@ -8,8 +8,8 @@ use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use iceberg::Catalog;
 use iceberg::table::Table;
-use iceberg_datafusion::IcebergStaticTableProvider;
 
+use super::scanned::{CountedTable, ScanLog};
 use crate::error::{Error, Result};
 
 /// Which snapshot each table is read at.
@@ -64,13 +64,19 @@ fn pick_snapshot(table: &Table, qualified: &str, at: &ReadAt) -> Result<Option<O
     }
 }
 
-/// A DataFusion session with every table registered as `namespace.table`, and the snapshot
-/// each table is read at (tables without one are left out of the map). Each table is pinned to
-/// that snapshot for the session's life.
-pub(crate) async fn session(
-    catalog: &dyn Catalog,
-    at: &ReadAt,
-) -> Result<(SessionContext, BTreeMap<String, Pinned>)> {
+/// A DataFusion session over the lake.
+pub struct LakeSession {
+    /// Every table registered as `namespace.table`, each pinned to one snapshot for the
+    /// session's life.
+    pub ctx: SessionContext,
+    /// The snapshot each table is read at (tables without one are left out).
+    pub pinned: BTreeMap<String, Pinned>,
+    /// What the session's scans open, per table.
+    pub scans: ScanLog,
+}
+
+/// A session with every table registered, read as `at` says.
+pub(crate) async fn session(catalog: &dyn Catalog, at: &ReadAt) -> Result<LakeSession> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(2);
@@ -79,29 +85,26 @@ pub(crate) async fn session(
         .catalog("datafusion")
         .ok_or_else(|| Error::Catalog("DataFusion default catalog missing".into()))?;
     let mut pinned = BTreeMap::new();
+    let scans = ScanLog::default();
     for ns in catalog.list_namespaces(None).await? {
         let schema = Arc::new(MemorySchemaProvider::new());
         for ident in catalog.list_tables(&ns).await? {
             let qualified = ident.to_string();
             let table = catalog.load_table(&ident).await?;
-            let provider = match pick_snapshot(&table, &qualified, at)? {
+            let snapshot = match pick_snapshot(&table, &qualified, at)? {
                 None => continue,
-                Some(None) => {
-                    if let Some(id) = table.metadata().current_snapshot_id() {
-                        pinned.insert(qualified, Pinned::of(&table, id));
-                    }
-                    IcebergStaticTableProvider::try_new_from_table(table).await?
-                }
-                Some(Some(id)) => {
-                    pinned.insert(qualified, Pinned::of(&table, id));
-                    IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await?
-                }
+                Some(None) => table.metadata().current_snapshot_id(),
+                Some(Some(id)) => Some(id),
             };
+            if let Some(id) = snapshot {
+                pinned.insert(qualified.clone(), Pinned::of(&table, id));
+            }
+            let provider = CountedTable::new(table, snapshot, qualified, scans.clone()).await?;
             schema.register_table(ident.name().to_string(), Arc::new(provider))?;
         }
         df_catalog.register_schema(&ns.join("."), schema)?;
     }
-    Ok((ctx, pinned))
+    Ok(LakeSession { ctx, pinned, scans })
 }
 
 /// The snapshot a session reads a table at, and how many rows it holds.
@@ -132,6 +135,6 @@ pub(crate) async fn sql(
     query: &str,
     at: &ReadAt,
 ) -> Result<Vec<RecordBatch>> {
-    let (ctx, _) = session(catalog, at).await?;
-    Ok(ctx.sql(query).await?.collect().await?)
+    let session = session(catalog, at).await?;
+    Ok(session.ctx.sql(query).await?.collect().await?)
 }

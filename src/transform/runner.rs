@@ -119,7 +119,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         as_of_ms: None,
         snapshots: lake.consistent_snapshots(&silver).await?,
     };
-    let (ctx, pinned) = lake.session(&read_at).await?;
+    let crate::lake::LakeSession { ctx, pinned, scans } = lake.session(&read_at).await?;
     let pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
     run.metric("rows_read", rows_read(&pinned));
@@ -152,6 +152,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     {
         clock.lap("views");
         run.metric("timings_s", clock.report());
+        run.metric("inputs", scanned(&scans));
         tracing::info!(
             "the interval touches no key of {}: nothing to do",
             spec.name
@@ -270,6 +271,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
     clock.lap("commits");
     run.metric("timings_s", clock.report());
+    run.metric("inputs", scanned(&scans));
     if run.commits.is_empty() {
         tracing::info!(
             "the interval touches no partition of {}: nothing to do",
@@ -642,6 +644,11 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
         });
     }
     Ok(results)
+}
+
+/// Data files and bytes the run's scans opened, per table read (`metrics.inputs`).
+fn scanned(scans: &crate::lake::scanned::ScanLog) -> Value {
+    serde_json::to_value(scans.snapshot()).unwrap_or_default()
 }
 
 /// Rows of each input at its pinned snapshot: every model reads its inputs whole.

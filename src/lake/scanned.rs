@@ -1,0 +1,361 @@
+//! Scans of the lake's tables, and what they open: data files and bytes per table, for the run
+//! summary's `metrics.inputs` (how a run's reads compare with its interval is then a number,
+//! not a guess).
+//!
+//! [`CountedTable`] plans a scan with the iceberg crate (files pruned by partition and column
+//! bounds with the pushed-down filters), records the planned files, and reads them with the
+//! crate's Arrow reader, spread over the session's target partitions: reading many small
+//! files is CPU-bound, and the crate's own DataFusion scan reads a table on one core.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DFResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::{StreamExt, TryStreamExt};
+use iceberg::scan::FileScanTask;
+use iceberg::table::Table;
+use iceberg_datafusion::IcebergStaticTableProvider;
+use iceberg_datafusion::physical_plan::convert_filters_to_predicate;
+use serde::Serialize;
+
+/// Parquet footer bytes fetched with the first read of a file: the lake's files are small, so
+/// one read usually brings the whole footer (and often the whole file).
+const FOOTER_HINT: usize = 64 * 1024;
+
+/// The scans of one table in a session.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TableScans {
+    /// Scans planned (a table read by several statements is scanned several times).
+    pub scans: u64,
+    /// Distinct data files the scans open.
+    pub files_scanned: u64,
+    /// Their size in bytes.
+    pub bytes_scanned: u64,
+    /// Files opened over all scans (a file read twice counts twice).
+    pub file_opens: u64,
+    #[serde(skip)]
+    files: BTreeSet<String>,
+}
+
+impl TableScans {
+    /// The distinct data files the scans open.
+    pub fn files(&self) -> &BTreeSet<String> {
+        &self.files
+    }
+}
+
+/// Per-table scan counts of one session (`namespace.table` → counts), shared by its tables.
+#[derive(Debug, Clone, Default)]
+pub struct ScanLog(Arc<Mutex<BTreeMap<String, TableScans>>>);
+
+impl ScanLog {
+    fn record(&self, table: &str, files: impl IntoIterator<Item = (String, u64)>) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = log.entry(table.to_string()).or_default();
+        entry.scans += 1;
+        for (path, bytes) in files {
+            entry.file_opens += 1;
+            if entry.files.insert(path) {
+                entry.files_scanned += 1;
+                entry.bytes_scanned += bytes;
+            }
+        }
+    }
+
+    /// The counts so far, by table.
+    pub fn snapshot(&self) -> BTreeMap<String, TableScans> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// An Iceberg table provider whose scans are counted in a [`ScanLog`].
+#[derive(Debug)]
+pub struct CountedTable {
+    inner: IcebergStaticTableProvider,
+    table: Table,
+    snapshot_id: Option<i64>,
+    name: String,
+    log: ScanLog,
+}
+
+impl CountedTable {
+    pub async fn new(
+        table: Table,
+        snapshot_id: Option<i64>,
+        name: String,
+        log: ScanLog,
+    ) -> iceberg::Result<Self> {
+        let inner = match snapshot_id {
+            Some(id) => {
+                IcebergStaticTableProvider::try_new_from_table_snapshot(table.clone(), id).await?
+            }
+            None => IcebergStaticTableProvider::try_new_from_table(table.clone()).await?,
+        };
+        Ok(CountedTable {
+            inner,
+            table,
+            snapshot_id,
+            name,
+            log,
+        })
+    }
+
+    /// The file tasks of a scan of `columns` (all when None) with `filters`.
+    async fn plan(
+        &self,
+        columns: Option<Vec<String>>,
+        filters: &[Expr],
+    ) -> iceberg::Result<Vec<FileScanTask>> {
+        let snapshot = self
+            .snapshot_id
+            .or_else(|| self.table.metadata().current_snapshot_id());
+        let Some(snapshot) = snapshot else {
+            return Ok(Vec::new());
+        };
+        let scan = self.table.scan().snapshot_id(snapshot);
+        let mut scan = match columns {
+            Some(columns) => scan.select(columns),
+            None => scan.select_all(),
+        };
+        if let Some(predicate) = convert_filters_to_predicate(filters) {
+            scan = scan.with_filter(predicate);
+        }
+        scan.build()?.plan_files().await?.try_collect().await
+    }
+}
+
+#[async_trait]
+impl TableProvider for CountedTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.inner.schema();
+        let (output, columns) = match projection {
+            Some(p) => (
+                Arc::new(schema.project(p)?),
+                Some(p.iter().map(|i| schema.field(*i).name().clone()).collect()),
+            ),
+            None => (schema, None),
+        };
+        let tasks = self
+            .plan(columns, filters)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.log.record(
+            &self.name,
+            tasks
+                .iter()
+                .map(|t| (t.data_file_path.clone(), t.file_size_in_bytes)),
+        );
+        let lanes = state.config().target_partitions().max(1);
+        Ok(Arc::new(FilesScan::new(
+            self.table.clone(),
+            self.name.clone(),
+            output,
+            spread(tasks, lanes, |t| t.length),
+            limit,
+        )))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+}
+
+/// Splits items into at most `lanes` groups of about equal weight (heaviest first, each to the
+/// lightest group).
+fn spread<T>(mut items: Vec<T>, lanes: usize, weight: impl Fn(&T) -> u64) -> Vec<Vec<T>> {
+    let lanes = lanes.min(items.len()).max(1);
+    items.sort_by_key(|t| std::cmp::Reverse(weight(t)));
+    let mut groups: Vec<(u64, Vec<T>)> = (0..lanes).map(|_| (0, Vec::new())).collect();
+    for item in items {
+        let lightest = groups
+            .iter_mut()
+            .min_by_key(|(w, _)| *w)
+            .expect("at least one lane");
+        lightest.0 += weight(&item);
+        lightest.1.push(item);
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Reads planned file tasks, one group per output partition.
+#[derive(Debug)]
+struct FilesScan {
+    table: Table,
+    name: String,
+    groups: Vec<Vec<FileScanTask>>,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+}
+
+impl FilesScan {
+    fn new(
+        table: Table,
+        name: String,
+        schema: SchemaRef,
+        groups: Vec<Vec<FileScanTask>>,
+        limit: Option<usize>,
+    ) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(groups.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        FilesScan {
+            table,
+            name,
+            groups,
+            limit,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for FilesScan {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let files: usize = self.groups.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "FilesScan {}: {files} files in {} groups",
+            self.name,
+            self.groups.len()
+        )
+    }
+}
+
+impl ExecutionPlan for FilesScan {
+    fn name(&self) -> &str {
+        "FilesScan"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let tasks = self.groups.get(partition).cloned().unwrap_or_default();
+        let reader = self
+            .table
+            .reader_builder()
+            .with_data_file_concurrency_limit(2)
+            .with_metadata_size_hint(FOOTER_HINT)
+            .build();
+        let tasks = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
+        let batches = reader
+            .read(tasks)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .stream()
+            .map_err(|e| DataFusionError::External(Box::new(e)));
+        // A limit is a hint here (DataFusion applies it again above the scan): stop reading
+        // once it is reached.
+        let mut remaining = self.limit.unwrap_or(usize::MAX);
+        let batches = batches.try_filter_map(move |b| {
+            let out = if remaining == 0 {
+                None
+            } else if b.num_rows() <= remaining {
+                remaining -= b.num_rows();
+                Some(b)
+            } else {
+                let cut = b.slice(0, remaining);
+                remaining = 0;
+                Some(cut)
+            };
+            futures::future::ready(Ok(out))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.properties.eq_properties.schema().clone(),
+            batches,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_balances_bytes_over_lanes() {
+        let groups = spread(vec![5u64, 1, 9, 3, 4, 2], 2, |w| *w);
+        let sums: Vec<u64> = groups.iter().map(|g| g.iter().sum()).collect();
+        assert_eq!(sums, vec![12, 12]);
+        assert_eq!(spread(vec![7u64], 4, |w| *w), vec![vec![7]]);
+        assert_eq!(
+            spread(Vec::<u64>::new(), 2, |w| *w),
+            vec![Vec::<u64>::new()]
+        );
+    }
+
+    #[test]
+    fn files_count_once_per_run_and_opens_per_scan() {
+        let log = ScanLog::default();
+        log.record("bronze.review", [("a".into(), 10), ("b".into(), 5)]);
+        log.record("bronze.review", [("a".into(), 10)]);
+        log.record("silver.user_location", []);
+        let s = log.snapshot();
+        let review = &s["bronze.review"];
+        assert_eq!(
+            (
+                review.scans,
+                review.files_scanned,
+                review.bytes_scanned,
+                review.file_opens
+            ),
+            (2, 2, 15, 3)
+        );
+        assert_eq!(s["silver.user_location"].scans, 1);
+        assert_eq!(s["silver.user_location"].files_scanned, 0);
+    }
+}
