@@ -533,17 +533,26 @@ async fn compute(
             (kind, kept, count_reasons(&dropped_rows)?)
         }
         (Scope::Rows(predicate), false) => {
+            // An unpartitioned table is replaced when any row is in scope: one row tells.
+            let limit = if m.table.partition.is_empty() {
+                " LIMIT 1"
+            } else {
+                ""
+            };
             let mut touched = execute(
                 ctx,
                 m.file,
-                &format!("SELECT * FROM {} WHERE {predicate}", m.name()),
+                &format!("SELECT * FROM {} WHERE {predicate}{limit}", m.name()),
             )
             .await?;
             touched.extend(
                 execute(
                     ctx,
                     m.file,
-                    &format!("SELECT * FROM {} WHERE {predicate}", m.table.qualified()),
+                    &format!(
+                        "SELECT * FROM {} WHERE {predicate}{limit}",
+                        m.table.qualified()
+                    ),
                 )
                 .await?,
             );
