@@ -270,10 +270,12 @@ pub struct LakeEnv {
     /// SQLAlchemy URI of the same catalog, for pyiceberg.
     pub py_uri: String,
     pub env: Vec<(String, String)>,
-    _dir: TempDir,
-    _s3: Option<S3Server>,
-    _pg: Option<Postgres>,
+    // Fields drop in order: the services stop before their directory is deleted (the REST
+    // catalog's stop reads its pid file there).
     _rest: Option<RestCatalogServer>,
+    _pg: Option<Postgres>,
+    _s3: Option<S3Server>,
+    _dir: TempDir,
 }
 
 #[derive(Clone, Copy, Debug)]
