@@ -2,6 +2,8 @@
 # Benchmark of the transform jobs: silver-build, gold-bcg and gold-leadtime, each as a full
 # refresh, as one day's interval (Black Friday 2017, the busiest day) and as a day without
 # events (2018-11-30, after the timeline: exit 99 is expected), at the given scales.
+# `files` is the data files the run's scans opened, over every table it read (a file read by
+# two statements counts twice: metrics.inputs.*.file_opens).
 # Bronze is landed without a broker (cargo run --example land-bronze). Prints wall time and
 # peak memory per run. Usage: benches/transforms.sh [SCALE...] (default: 1 10)
 set -euo pipefail
@@ -18,7 +20,7 @@ export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
 measure() { /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err" || true; read -r w k < <(tail -1 "$WORK/time"); echo "$w $((k / 1024))"; }
 field() { python3 -c 'import json,sys; s=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print(eval(sys.argv[2]))' "$WORK/out" "$1"; }
 
-printf '%-14s %6s %-14s %8s %9s %10s\n' job scale run wall_s peak_MiB rows_written
+printf '%-14s %6s %-14s %8s %9s %10s %7s\n' job scale run wall_s peak_MiB rows_written files
 for SCALE in "${@:-1 10}"; do
   for s in $SCALE; do
     rm -rf "$WORK/raw" "$WORK/prepared" "$WORK/lake"
@@ -35,7 +37,8 @@ for SCALE in "${@:-1 10}"; do
         read -r wall mib < <(measure "$BIN/$job" "${args[@]}") || true
         if ! grep -q '"status":"\(ok\|nothing_to_do\)"' "$WORK/out"; then echo "$job failed:"; tail -3 "$WORK/err"; tail -1 "$WORK/out" | cut -c1-500; exit 1; fi
         rows=$(field 'sum(v["rows_written"] for v in s["metrics"].get("tables", {}).values())')
-        printf '%-14s %6s %-14s %8s %9s %10s\n' "$job" "$s" "$run" "$wall" "$mib" "$rows"
+        files=$(field 'sum(v["file_opens"] for v in s["metrics"].get("inputs", {}).values())')
+        printf '%-14s %6s %-14s %8s %9s %10s %7s\n' "$job" "$s" "$run" "$wall" "$mib" "$rows" "$files"
       done
     done
   done

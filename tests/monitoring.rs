@@ -412,6 +412,16 @@ async fn metrics_dashboards_and_alerts_after_a_pipeline_run() {
                 by_key(&m["rows_read"], &num),
             ),
             (
+                "olistlake_job_files_scanned",
+                "table",
+                by_key(&m["inputs"], &|t| num(&t["files_scanned"])),
+            ),
+            (
+                "olistlake_job_bytes_scanned",
+                "table",
+                by_key(&m["inputs"], &|t| num(&t["bytes_scanned"])),
+            ),
+            (
                 "olistlake_job_rows_read",
                 "table",
                 by_key(&m["topics"], &|t| num(&t["messages"]))

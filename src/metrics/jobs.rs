@@ -105,6 +105,13 @@ fn run_group(job: &str, s: &Value, finished_s: f64) -> Group {
             read.insert(table.clone(), num(n));
         }
     }
+    let (mut files, mut bytes): (BTreeMap<String, f64>, BTreeMap<String, f64>) = Default::default();
+    if let Some(inputs) = metrics["inputs"].as_object() {
+        for (table, t) in inputs {
+            files.insert(table.clone(), num(&t["files_scanned"]));
+            bytes.insert(table.clone(), num(&t["bytes_scanned"]));
+        }
+    }
     let mut written: BTreeMap<String, f64> = BTreeMap::new();
     for c in s["commits"].as_array().into_iter().flatten() {
         let table = c["table"].as_str().unwrap_or("unknown").to_string();
@@ -144,6 +151,16 @@ fn run_group(job: &str, s: &Value, finished_s: f64) -> Group {
             "olistlake_job_partitions_rewritten",
             "Partitions the job's last run overwrote, per partitioned table.",
             &partitions,
+        ),
+        (
+            "olistlake_job_files_scanned",
+            "Data files the last run of a silver or gold job opened, per table read.",
+            &files,
+        ),
+        (
+            "olistlake_job_bytes_scanned",
+            "Bytes of the data files the last run of a silver or gold job opened, per table read.",
+            &bytes,
         ),
     ] {
         for (table, n) in values {
@@ -303,6 +320,7 @@ mod tests {
             "metrics": {
                 "category": "health_beauty",
                 "rows_read": {"silver.order_timestamp": 994},
+                "inputs": {"bronze.order_status": {"scans": 2, "files_scanned": 3, "bytes_scanned": 4096, "file_opens": 4}},
                 "tables": {"gold.delivery_monitor": {"rows_written": 15, "partitions": "all",
                            "rows_left_out": {"no date": 2}},
                            "gold.timestamp_stats_wide": {"rows_written": 0, "partitions": 0,
@@ -331,6 +349,8 @@ mod tests {
             "olistlake_job_exit_code 0",
             "olistlake_job_interval_end_timestamp_seconds 1496361600",
             "olistlake_job_rows_read{table=\"silver.order_timestamp\"} 994",
+            "olistlake_job_files_scanned{table=\"bronze.order_status\"} 3",
+            "olistlake_job_bytes_scanned{table=\"bronze.order_status\"} 4096",
             "olistlake_job_rows_written{table=\"gold.delivery_monitor\"} 15",
             "olistlake_job_rows_written{table=\"gold.timestamp_stats_wide\"} 0",
             "olistlake_job_rows_quarantined{table=\"gold.delivery_monitor\"} 2",
