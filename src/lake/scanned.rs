@@ -35,6 +35,9 @@ use serde::Serialize;
 /// one read usually brings the whole footer (and often the whole file).
 const FOOTER_HINT: usize = 64 * 1024;
 
+/// Files each output partition of a scan reads at once (as the crate's scan does per core).
+const FILES_IN_FLIGHT: usize = 2;
+
 /// The scans of one table in a session.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct TableScans {
@@ -48,13 +51,6 @@ pub struct TableScans {
     pub file_opens: u64,
     #[serde(skip)]
     files: BTreeSet<String>,
-}
-
-impl TableScans {
-    /// The distinct data files the scans open.
-    pub fn files(&self) -> &BTreeSet<String> {
-        &self.files
-    }
 }
 
 /// Per-table scan counts of one session (`namespace.table` → counts), shared by its tables.
@@ -86,6 +82,7 @@ impl ScanLog {
 pub struct CountedTable {
     inner: IcebergStaticTableProvider,
     table: Table,
+    /// The snapshot the session pins (None: the table has none yet).
     snapshot_id: Option<i64>,
     name: String,
     log: ScanLog,
@@ -119,10 +116,8 @@ impl CountedTable {
         columns: Option<Vec<String>>,
         filters: &[Expr],
     ) -> iceberg::Result<Vec<FileScanTask>> {
-        let snapshot = self
-            .snapshot_id
-            .or_else(|| self.table.metadata().current_snapshot_id());
-        let Some(snapshot) = snapshot else {
+        // The session pins every table that has a snapshot; one without has no files.
+        let Some(snapshot) = self.snapshot_id else {
             return Ok(Vec::new());
         };
         let scan = self.table.scan().snapshot_id(snapshot);
@@ -290,7 +285,7 @@ impl ExecutionPlan for FilesScan {
         let reader = self
             .table
             .reader_builder()
-            .with_data_file_concurrency_limit(2)
+            .with_data_file_concurrency_limit(FILES_IN_FLIGHT)
             .with_metadata_size_hint(FOOTER_HINT)
             .build();
         let tasks = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
