@@ -1057,6 +1057,102 @@ async fn intervals_in_any_order_equal_a_full_refresh() {
     );
 }
 
+/// `n`-day intervals covering [from, until), the last one cut at `until`.
+fn spans(from: &str, until: &str, n: i64) -> Vec<(String, String)> {
+    let (mut at, end) = (
+        ts(&format!("{from} 00:00:00")),
+        ts(&format!("{until} 00:00:00")),
+    );
+    let mut out = Vec::new();
+    while at < end {
+        let next = (at + Duration::days(n)).min(end);
+        let d = |t: NaiveDateTime| t.format("%Y-%m-%d").to_string();
+        out.push((d(at), d(next)));
+        at = next;
+    }
+    out
+}
+
+/// A fixed pseudo-random permutation (the same every run).
+fn shuffled<T>(mut items: Vec<T>, seed: u64) -> Vec<T> {
+    let mut x = seed;
+    for i in (1..items.len()).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        items.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    items
+}
+
+/// The whole fixture timeline as a scheduler would meet it: bronze landed by three catch-up
+/// loads, and after each the intervals it covers (weekly, one month daily) in shuffled order.
+/// The first silver-build builds the state from bronze, the second load is folded into it
+/// (more than the tail allows), the third is read beside it; gold-leadtime's early intervals
+/// see bronze as of their end, which the state cannot give (they read bronze). The result
+/// equals one full refresh table by table, and the last interval run again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_by_day_and_week_in_shuffled_order_equals_a_full_refresh() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let run = |intervals: Vec<(String, String)>, seed| {
+        for (start, end) in shuffled(intervals, seed) {
+            run_all(&env, &["--start", &start, "--end", &end]);
+        }
+    };
+    let state_of = |s: &Value, topic: &str| s["metrics"]["state"][topic]["read"].clone();
+
+    assert!(land_fixture(&env, &lake, None, "2017-06-01").await > 1_000);
+    let first = job_ok(
+        &env,
+        "silver-build",
+        &["--start", "2016-01-01", "--end", "2016-10-03"],
+    );
+    assert_eq!(state_of(&first, "order_status"), "refreshed", "{first}");
+    let mut part = spans("2016-10-03", "2017-06-01", 7);
+    part.push(("2016-01-01".into(), "2016-10-03".into()));
+    run(part, 1);
+
+    assert!(land_fixture(&env, &lake, Some("2017-06-01"), "2018-10-01").await > 1_000);
+    let mut part = spans("2017-06-01", "2017-07-01", 1);
+    part.extend(spans("2017-07-01", "2018-10-01", 7));
+    let folded = job_ok(
+        &env,
+        "silver-build",
+        &["--start", "2017-06-01", "--end", "2017-06-02"],
+    );
+    assert_eq!(state_of(&folded, "order_status"), "refreshed", "{folded}");
+    run(part, 2);
+
+    assert!(land_fixture(&env, &lake, Some("2018-10-01"), "2019-01-01").await > 0);
+    let last = ["--start", "2018-10-01", "--end", "2019-01-01"];
+    let beside = job_ok(&env, "silver-build", &last);
+    assert_eq!(state_of(&beside, "order_status"), "state", "{beside}");
+    let tail = beside["metrics"]["state"]["order_status"]["tail_files"]
+        .as_u64()
+        .unwrap();
+    assert!(tail > 0, "{beside}");
+    run_all(&env, &last);
+    let once = contents(&lake).await;
+    run_all(&env, &last);
+    assert_same(
+        &once,
+        &contents(&lake).await,
+        "re-running the last interval",
+    );
+
+    run_all(&env, &["--full-refresh", "--end", "2019-01-01"]);
+    let full = contents(&lake).await;
+    for (table, rows) in &full {
+        assert!(!rows.is_empty(), "{table} is empty");
+    }
+    assert_same(
+        &once,
+        &full,
+        "the timeline by intervals vs one full refresh",
+    );
+}
+
 /// Property (4): an interval run rewrites only the partitions its rows touch; the others keep
 /// their data files, and content stays as the full refresh made it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1132,8 +1228,9 @@ async fn untouched_partitions_keep_their_files() {
 }
 
 /// `metrics.inputs`: each run reports, per table, the data files and bytes its scans opened,
-/// as the lake lists them. A full refresh opens every bronze file; a one-day gold-bcg finds the
-/// orders its interval touches in that day's partitions alone.
+/// as the lake lists them. A full refresh opens every bronze file (and builds the state from
+/// them); after it, the runs of an interval read the state and, of bronze, only the files
+/// landed since: a one-day silver-build after a one-day load opens that day's files alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_report_the_files_their_scans_open() {
     let env = LakeEnv::new(Backend::LocalSqlite);
@@ -1161,24 +1258,59 @@ async fn runs_report_the_files_their_scans_open() {
             "{t}: {m}"
         );
     }
+    for (topic, s) in full["metrics"]["state"].as_object().unwrap() {
+        assert_eq!(s["read"], "refreshed", "{topic}: {s}");
+    }
 
+    // One day of gold over the state: no bronze file, and the state's few files.
     let day = job_ok(
         &env,
         "gold-bcg",
         &["--start", "2017-11-24", "--end", "2017-11-25"],
     );
-    for t in ["bronze.order_status", "bronze.payment", "bronze.order_item"] {
-        let files = files_of(t).await;
-        let of_day: Vec<_> = files
-            .iter()
-            .filter(|f| f.partition.ends_with("=2017-11-24"))
-            .collect();
-        assert!(!of_day.is_empty(), "{t}: no file of 2017-11-24");
-        let m = &day["metrics"]["inputs"][t];
-        assert_eq!(m["files_scanned"], of_day.len() as u64, "{t}: {m}");
-        let bytes: u64 = of_day.iter().map(|f| f.size_bytes).sum();
-        assert_eq!(m["bytes_scanned"], bytes, "{t}: {m}");
+    let inputs = day["metrics"]["inputs"].as_object().unwrap();
+    for (t, m) in inputs {
+        if t.starts_with("bronze.") {
+            assert_eq!(m["files_scanned"], 0, "{t}: {m}");
+        }
     }
+    for t in ["state.order_status", "state.payment", "state.order_item"] {
+        let files = files_of(t).await;
+        assert!(
+            !files.is_empty() && files.len() <= 2,
+            "{t}: {} files",
+            files.len()
+        );
+        assert_eq!(inputs[t]["files_scanned"], files.len() as u64, "{t}");
+    }
+
+    // A day landed, then its silver-build: of bronze, that day's new files only.
+    land_fixture(&env, &lake, Some("2018-01-01"), "2018-01-02").await;
+    let next = job_ok(
+        &env,
+        "silver-build",
+        &["--start", "2018-01-01", "--end", "2018-01-02"],
+    );
+    let mut opened_somewhere = 0;
+    for (bronze, _) in tables::TOPICS {
+        let t = bronze.qualified();
+        let of_day: Vec<_> = files_of(&t)
+            .await
+            .into_iter()
+            .filter(|f| f.partition.ends_with("=2018-01-01"))
+            .collect();
+        let m = &next["metrics"]["inputs"][&t];
+        let scanned = m["files_scanned"].as_u64().unwrap_or(0);
+        assert_eq!(scanned, of_day.len() as u64, "{t}: {m}");
+        let bytes: u64 = of_day.iter().map(|f| f.size_bytes).sum();
+        assert_eq!(m["bytes_scanned"].as_u64().unwrap_or(0), bytes, "{t}: {m}");
+        opened_somewhere += scanned;
+        assert_eq!(
+            next["metrics"]["state"][bronze.name]["read"], "state",
+            "{t}"
+        );
+    }
+    assert!(opened_somewhere > 0, "{next}");
 }
 
 /// Property (3): silver-build killed between its commits leaves every table readable, each at

@@ -8,7 +8,7 @@
 //! files is CPU-bound, and the crate's own DataFusion scan reads a table on one core.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -86,6 +86,8 @@ pub struct CountedTable {
     snapshot_id: Option<i64>,
     name: String,
     log: ScanLog,
+    /// Data files left out of every scan (those a state table already holds).
+    skipped: Arc<HashSet<String>>,
 }
 
 impl CountedTable {
@@ -107,7 +109,14 @@ impl CountedTable {
             snapshot_id,
             name,
             log,
+            skipped: Arc::default(),
         })
+    }
+
+    /// The same table without the data files `paths` (read only the files added since).
+    pub fn without_files(mut self, paths: HashSet<String>) -> Self {
+        self.skipped = Arc::new(paths);
+        self
     }
 
     /// The file tasks of a scan of `columns` (all when None) with `filters`.
@@ -128,7 +137,11 @@ impl CountedTable {
         if let Some(predicate) = convert_filters_to_predicate(filters) {
             scan = scan.with_filter(predicate);
         }
-        scan.build()?.plan_files().await?.try_collect().await
+        let tasks: Vec<FileScanTask> = scan.build()?.plan_files().await?.try_collect().await?;
+        Ok(tasks
+            .into_iter()
+            .filter(|t| !self.skipped.contains(&t.data_file_path))
+            .collect())
     }
 }
 

@@ -150,29 +150,43 @@ impl fmt::Display for TableDef {
 
 use Col::*;
 
-/// Columns every bronze table carries after the topic's own fields.
+/// A bronze table (the topic's fields, then the Kafka columns every bronze table carries,
+/// partitioned by day of ingest) and its compacted state table (same columns, unpartitioned:
+/// see `transform::state`).
 macro_rules! bronze {
-    ($name:literal, $doc:literal, [$($col:expr),* $(,)?]) => {
-        TableDef {
+    ($bronze:ident, $state:ident, $name:literal, $doc:literal, [$($col:expr),* $(,)?]) => {
+        pub static $bronze: TableDef = TableDef {
             namespace: "bronze",
             name: $name,
-            columns: &[
-                ("_kafka_key", Str, false),
-                $($col,)*
-                ("ingest_time", Ts, false),
-                ("_kafka_partition", Int, true),
-                ("_kafka_offset", Long, true),
-                ("_kafka_timestamp", Ts, true),
-                ("_schema_id", Int, true),
-                ("_loaded_at", TsTz, true),
-            ],
+            columns: bronze!(@columns $($col),*),
             partition: &[Part::Day("ingest_time")],
             doc: $doc,
-        }
+        };
+        pub static $state: TableDef = TableDef {
+            namespace: "state",
+            name: $name,
+            columns: bronze!(@columns $($col),*),
+            partition: &[],
+            doc: concat!("bronze.", $name, " compacted: the copies the transforms can still pick"),
+        };
+    };
+    (@columns $($col:expr),*) => {
+        &[
+            ("_kafka_key", Str, false),
+            $($col,)*
+            ("ingest_time", Ts, false),
+            ("_kafka_partition", Int, true),
+            ("_kafka_offset", Long, true),
+            ("_kafka_timestamp", Ts, true),
+            ("_schema_id", Int, true),
+            ("_loaded_at", TsTz, true),
+        ]
     };
 }
 
-pub static BRONZE_ORDER_STATUS: TableDef = bronze!(
+bronze!(
+    BRONZE_ORDER_STATUS,
+    STATE_ORDER_STATUS,
     "order_status",
     "order status change events",
     [
@@ -181,7 +195,9 @@ pub static BRONZE_ORDER_STATUS: TableDef = bronze!(
         ("timestamp", Ts, false)
     ]
 );
-pub static BRONZE_PAYMENT: TableDef = bronze!(
+bronze!(
+    BRONZE_PAYMENT,
+    STATE_PAYMENT,
     "payment",
     "payments, published on purchase",
     [
@@ -194,7 +210,9 @@ pub static BRONZE_PAYMENT: TableDef = bronze!(
         ("timestamp", Ts, false)
     ]
 );
-pub static BRONZE_ORDER_ITEM: TableDef = bronze!(
+bronze!(
+    BRONZE_ORDER_ITEM,
+    STATE_ORDER_ITEM,
     "order_item",
     "order items, published on purchase",
     [
@@ -207,7 +225,9 @@ pub static BRONZE_ORDER_ITEM: TableDef = bronze!(
         ("freight_value", Money, false)
     ]
 );
-pub static BRONZE_PRODUCT: TableDef = bronze!(
+bronze!(
+    BRONZE_PRODUCT,
+    STATE_PRODUCT,
     "product",
     "product CDC copies",
     [
@@ -219,12 +239,16 @@ pub static BRONZE_PRODUCT: TableDef = bronze!(
         ("width_cm", Int, false)
     ]
 );
-pub static BRONZE_SELLER: TableDef = bronze!(
+bronze!(
+    BRONZE_SELLER,
+    STATE_SELLER,
     "seller",
     "seller CDC copies",
     [("seller_id", Str, false), ("zip_code", Str, false)]
 );
-pub static BRONZE_CUSTOMER: TableDef = bronze!(
+bronze!(
+    BRONZE_CUSTOMER,
+    STATE_CUSTOMER,
     "customer",
     "customer CDC copies",
     [
@@ -233,7 +257,9 @@ pub static BRONZE_CUSTOMER: TableDef = bronze!(
         ("zip_code", Str, false)
     ]
 );
-pub static BRONZE_GEOLOCATION: TableDef = bronze!(
+bronze!(
+    BRONZE_GEOLOCATION,
+    STATE_GEOLOCATION,
     "geolocation",
     "geolocation CDC copies, one per zip prefix",
     [
@@ -244,7 +270,9 @@ pub static BRONZE_GEOLOCATION: TableDef = bronze!(
         ("state", Str, false)
     ]
 );
-pub static BRONZE_ESTIMATED_DELIVERY_DATE: TableDef = bronze!(
+bronze!(
+    BRONZE_ESTIMATED_DELIVERY_DATE,
+    STATE_ESTIMATED_DELIVERY_DATE,
     "estimated_delivery_date",
     "estimated delivery dates, published on approval",
     [
@@ -252,7 +280,9 @@ pub static BRONZE_ESTIMATED_DELIVERY_DATE: TableDef = bronze!(
         ("estimated_delivery_date", Ts, false)
     ]
 );
-pub static BRONZE_REVIEW: TableDef = bronze!(
+bronze!(
+    BRONZE_REVIEW,
+    STATE_REVIEW,
     "review",
     "reviews, published at their creation date",
     [
@@ -534,7 +564,7 @@ pub static OPS_SELF_CHECK: TableDef = TableDef {
     doc: "scratch table of `olistlake self-check`",
 };
 
-pub const NAMESPACES: [&str; 4] = ["bronze", "silver", "gold", "ops"];
+pub const NAMESPACES: [&str; 5] = ["bronze", "state", "silver", "gold", "ops"];
 
 /// Every table, in layer order.
 pub static ALL: &[&TableDef] = &[
@@ -548,6 +578,15 @@ pub static ALL: &[&TableDef] = &[
     &BRONZE_ESTIMATED_DELIVERY_DATE,
     &BRONZE_REVIEW,
     &BRONZE_QUARANTINE,
+    &STATE_ORDER_STATUS,
+    &STATE_PAYMENT,
+    &STATE_ORDER_ITEM,
+    &STATE_PRODUCT,
+    &STATE_SELLER,
+    &STATE_CUSTOMER,
+    &STATE_GEOLOCATION,
+    &STATE_ESTIMATED_DELIVERY_DATE,
+    &STATE_REVIEW,
     &SILVER_ORDER_TIMESTAMP,
     &SILVER_ORDER_PRODUCT,
     &SILVER_DELIVERED_ORDER_TIMESTAMP,
@@ -562,6 +601,22 @@ pub static ALL: &[&TableDef] = &[
     &GOLD_DELIVERY_MONITOR,
     &OPS_JOB_RUNS,
     &OPS_SELF_CHECK,
+];
+
+/// Each bronze topic table with its state table.
+pub static TOPICS: &[(&TableDef, &TableDef)] = &[
+    (&BRONZE_ORDER_STATUS, &STATE_ORDER_STATUS),
+    (&BRONZE_PAYMENT, &STATE_PAYMENT),
+    (&BRONZE_ORDER_ITEM, &STATE_ORDER_ITEM),
+    (&BRONZE_PRODUCT, &STATE_PRODUCT),
+    (&BRONZE_SELLER, &STATE_SELLER),
+    (&BRONZE_CUSTOMER, &STATE_CUSTOMER),
+    (&BRONZE_GEOLOCATION, &STATE_GEOLOCATION),
+    (
+        &BRONZE_ESTIMATED_DELIVERY_DATE,
+        &STATE_ESTIMATED_DELIVERY_DATE,
+    ),
+    (&BRONZE_REVIEW, &STATE_REVIEW),
 ];
 
 /// Looks a table up by `namespace.name`.

@@ -36,6 +36,8 @@ pub struct JobSpec {
     pub reads: &'static [&'static str],
     /// Sees bronze as of the interval's end (`{known}`), for the delivery monitor.
     pub as_of_end: bool,
+    /// Keeps the `state.` tables (refreshes them); the other jobs only read them.
+    pub keeps_state: bool,
 }
 
 impl JobSpec {
@@ -67,8 +69,9 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
         sql_file!("silver/user_location.sql"),
     ],
     figures: None,
-    reads: &["bronze."],
+    reads: &["bronze.", "state."],
     as_of_end: false,
+    keeps_state: true,
 };
 
 pub static GOLD_BCG: JobSpec = JobSpec {
@@ -89,8 +92,9 @@ pub static GOLD_BCG: JobSpec = JobSpec {
         sql_file!("gold/review_metadata_product.sql"),
     ],
     figures: Some(sql_file!("gold/bcg_figures.sql")),
-    reads: &["bronze.", "silver."],
+    reads: &["bronze.", "state.", "silver."],
     as_of_end: false,
+    keeps_state: false,
 };
 
 pub static GOLD_LEADTIME: JobSpec = JobSpec {
@@ -113,8 +117,9 @@ pub static GOLD_LEADTIME: JobSpec = JobSpec {
         sql_file!("gold/delivery_monitor.sql"),
     ],
     figures: Some(sql_file!("gold/leadtime_figures.sql")),
-    reads: &["bronze.", "silver."],
+    reads: &["bronze.", "state.", "silver."],
     as_of_end: true,
+    keeps_state: false,
 };
 
 #[cfg(test)]

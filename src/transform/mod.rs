@@ -23,6 +23,7 @@ pub mod functions;
 pub mod jobs;
 pub mod model;
 mod runner;
+pub mod state;
 
 pub use jobs::{GOLD_BCG, GOLD_LEADTIME, JobSpec, SILVER_BUILD};
 pub use model::{Check, Level, Model, Scope};

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::functions;
 use super::jobs::JobSpec;
 use super::model::{self, DROP_REASON, Level, Model, Scope};
+use super::state::{self, StateUse};
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::consistent::RUN_TABLES;
@@ -120,8 +121,45 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         snapshots: lake.consistent_snapshots(&silver).await?,
     };
     let crate::lake::LakeSession { ctx, pinned, scans } = lake.session(&read_at).await?;
-    let pinned: BTreeMap<String, Pinned> =
+    // Bronze as the compacted state plus the files added since (see `transform::state`).
+    let state_use = if spec.keeps_state {
+        StateUse::Keep {
+            full: run.full_refresh,
+        }
+    } else if spec.as_of_end {
+        match run.interval.end {
+            Some(end) => StateUse::Read {
+                known_before: Some(end),
+            },
+            None => StateUse::Bypass,
+        }
+    } else {
+        StateUse::Read { known_before: None }
+    };
+    let topics = state::attach(
+        lake,
+        &ctx,
+        &pinned,
+        &scans,
+        state_use,
+        &run.commit_context(),
+    )
+    .await?;
+    run.metric("state", serde_json::to_value(&topics).unwrap_or_default());
+    let mut pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
+    for (topic, t) in &topics {
+        if let Some(id) = t.snapshot_id {
+            // read from what this run wrote
+            pinned.insert(
+                format!("state.{topic}"),
+                Pinned {
+                    snapshot_id: id,
+                    records: t.rows.map(|r| r as u64),
+                },
+            );
+        }
+    }
     run.metric("rows_read", rows_read(&pinned));
     if spec.category {
         run.metric("category", opts.category.clone());

@@ -1,0 +1,391 @@
+//! Compacted bronze state: what a run reads in place of the whole history.
+//!
+//! Bronze keeps every CDC copy, one file per topic per day, and the transforms need only a few
+//! of them (`jobs/state.sql`: the first event of each order status, the latest copy of each
+//! key, the copies where a dimension changed). `state.<topic>` holds exactly those, in one
+//! small unpartitioned table per topic, and names in its snapshot summary the bronze snapshot
+//! it was computed from. A run then sees `bronze.<topic>` as
+//!
+//! ```text
+//!   state.<topic>  ∪  the bronze files added after that snapshot (the tail)
+//! ```
+//!
+//! which gives the staging views and scopes the same answers as all of bronze: each rule is a
+//! minimum or maximum over a total order, and a copy that is both in the state and in the tail
+//! (a compaction rewrote its file) is the same row twice, which no rule counts.
+//!
+//! silver-build keeps the state: it rebuilds it from all of bronze on `--full-refresh` or when
+//! the recorded snapshot is no longer an ancestor of bronze's (a rollback, an expiry), and
+//! folds the tail in once it holds more than [`TAIL_FILES_BEFORE_REFRESH`] files. The gold jobs
+//! only read it. The state is a function of a bronze snapshot alone, so it can be committed
+//! before the run's own tables, and a failed run leaves it valid.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use iceberg::spec::TableMetadata;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::lake::scanned::{CountedTable, ScanLog};
+use crate::lake::{CommitContext, CommitKind, Lake, Pinned, TableDef, tables};
+use crate::transform::model;
+
+/// Bronze files a run reads beside the state before silver-build folds them into it: a daily
+/// schedule adds one file per topic per day, so the state is rewritten every few weeks and
+/// no run reads more than this many bronze files per topic.
+pub const TAIL_FILES_BEFORE_REFRESH: usize = 16;
+
+/// State tables refreshed at once (two cores: one reads while another writes).
+const REFRESHES_AT_ONCE: usize = 3;
+
+/// Summary key: the bronze snapshot a state table was computed from.
+pub const BRONZE_SNAPSHOT: &str = "olistlake.state.bronze-snapshot-id";
+/// Summary key: the newest `ingest_time` among the state's rows (µs), or `none`.
+pub const MAX_INGEST: &str = "olistlake.state.max-ingest-us";
+/// Summary key: whether some state row has no `ingest_time`.
+pub const NULL_INGEST: &str = "olistlake.state.null-ingest";
+
+const STATE_SQL: (&str, &str) = (
+    "state.sql",
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/state.sql")),
+);
+
+/// What a run may do with the state.
+#[derive(Debug, Clone, Copy)]
+pub enum StateUse {
+    /// silver-build: read it, and refresh it when needed (`full`: rebuild from all of bronze).
+    Keep { full: bool },
+    /// The gold jobs: read it when it is valid for the run. `known_before`: the run sees only
+    /// copies ingested before this time (the delivery monitor); `None` inside: it sees all.
+    Read { known_before: Option<NaiveDateTime> },
+    /// Read all of bronze (the monitor without an end: its clock is bronze's newest copy).
+    Bypass,
+}
+
+/// How a run saw one topic, for the run summary (`metrics.state`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TopicState {
+    /// `bronze` (all of it), `state` (the state plus the tail) or `refreshed` (the state was
+    /// rewritten by this run, and read from memory).
+    pub read: &'static str,
+    /// Bronze files read beside the state.
+    pub tail_files: usize,
+    /// Rows of the state as written (refreshed only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    #[serde(skip)]
+    pub snapshot_id: Option<i64>,
+}
+
+/// What a state table's current snapshot says about itself.
+#[derive(Debug, Clone, Copy)]
+struct Recorded {
+    bronze_snapshot: i64,
+    max_ingest_us: Option<i64>,
+    null_ingest: bool,
+}
+
+impl Recorded {
+    fn of(md: &TableMetadata, snapshot_id: i64) -> Option<Recorded> {
+        let props = &md
+            .snapshot_by_id(snapshot_id)?
+            .summary()
+            .additional_properties;
+        Some(Recorded {
+            bronze_snapshot: props.get(BRONZE_SNAPSHOT)?.parse().ok()?,
+            max_ingest_us: props.get(MAX_INGEST).and_then(|v| v.parse().ok()),
+            null_ingest: props.get(NULL_INGEST).is_none_or(|v| v != "false"),
+        })
+    }
+
+    /// Whether the state gives what all of bronze gives to a reader that sees only copies
+    /// ingested before `t`: every kept copy is such a copy (each kept copy is the extreme of its
+    /// key, so no hidden copy was needed in its place).
+    fn complete_before(&self, t: NaiveDateTime) -> bool {
+        let t_us = t.and_utc().timestamp_micros();
+        !self.null_ingest && self.max_ingest_us.is_none_or(|m| m < t_us)
+    }
+}
+
+/// Whether `ancestor` is `snapshot` or one of its ancestors in `md`.
+fn is_ancestor(md: &TableMetadata, ancestor: i64, snapshot: i64) -> bool {
+    std::iter::successors(md.snapshot_by_id(snapshot), |s| {
+        s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p))
+    })
+    .any(|s| s.snapshot_id() == ancestor)
+}
+
+/// A state to rewrite: its bronze table, itself, its statement, bronze's pinned snapshot.
+type Refresh = (&'static TableDef, &'static TableDef, String, Pinned);
+
+/// Registers every `bronze.<topic>` of the session as the state plus the tail where the state
+/// serves the run, refreshing it first when `how` allows; returns how each topic was read.
+pub async fn attach(
+    lake: &Lake,
+    ctx: &SessionContext,
+    pinned: &BTreeMap<String, Pinned>,
+    scans: &ScanLog,
+    how: StateUse,
+    commit: &CommitContext,
+) -> Result<BTreeMap<String, TopicState>> {
+    let mut out = BTreeMap::new();
+    if matches!(how, StateUse::Bypass) {
+        return Ok(out);
+    }
+    let statements: BTreeMap<String, String> =
+        model::named_statements(STATE_SQL.1).into_iter().collect();
+    let mut refreshes: Vec<Refresh> = Vec::new();
+    for (bronze, state) in tables::TOPICS {
+        // An empty bronze table has nothing to compact: its scans read no file.
+        let Some(b) = pinned.get(&bronze.qualified()) else {
+            continue;
+        };
+        let full = matches!(how, StateUse::Keep { full: true });
+        let recorded = match pinned.get(&state.qualified()).filter(|_| !full) {
+            Some(p) => {
+                let state_table = lake.table(&state.ident()).await?;
+                let bronze_table = lake.table(&bronze.ident()).await?;
+                Recorded::of(state_table.metadata(), p.snapshot_id).filter(|r| {
+                    is_ancestor(bronze_table.metadata(), r.bronze_snapshot, b.snapshot_id)
+                })
+            }
+            None => None,
+        };
+        let serves = match (how, recorded) {
+            (_, None) | (StateUse::Bypass, _) => false,
+            (StateUse::Keep { .. }, Some(_)) => true,
+            (StateUse::Read { known_before }, Some(r)) => {
+                known_before.is_none_or(|t| r.complete_before(t))
+            }
+        };
+        let mut tail_files = 0;
+        if let Some(r) = recorded.filter(|_| serves) {
+            let tail = tail_of(lake, bronze, r.bronze_snapshot, b.snapshot_id).await?;
+            tail_files = tail.added.len();
+            see_state_plus_tail(ctx, lake, bronze, state, b.snapshot_id, tail, scans).await?;
+        }
+        let refresh = matches!(how, StateUse::Keep { .. })
+            && (!serves || tail_files > TAIL_FILES_BEFORE_REFRESH);
+        if refresh {
+            let sql = statements.get(bronze.name).ok_or_else(|| {
+                Error::Model(format!("state.sql: no statement for {}", bronze.name))
+            })?;
+            refreshes.push((*bronze, *state, sql.clone(), *b));
+        }
+        out.insert(
+            bronze.name.to_string(),
+            TopicState {
+                read: if serves { "state" } else { "bronze" },
+                tail_files,
+                rows: None,
+                snapshot_id: None,
+            },
+        );
+    }
+    // The refreshes are independent: run them side by side (each is mostly file reads).
+    let jobs: Vec<_> = refreshes
+        .into_iter()
+        .map(|(bronze, state, sql, b)| {
+            async move {
+                let (rows, snapshot) =
+                    refresh_state(lake, ctx, bronze, state, &sql, &b, commit).await?;
+                Ok::<_, Error>((bronze, rows, snapshot))
+            }
+            .boxed()
+        })
+        .collect();
+    let done: Vec<(&'static TableDef, usize, i64)> = futures::stream::iter(jobs)
+        .buffer_unordered(REFRESHES_AT_ONCE)
+        .try_collect()
+        .await?;
+    for (bronze, rows, snapshot) in done {
+        if let Some(t) = out.get_mut(bronze.name) {
+            t.read = "refreshed";
+            t.rows = Some(rows);
+            t.snapshot_id = Some(snapshot);
+        }
+    }
+    Ok(out)
+}
+
+/// Bronze's data files relative to a state: those of the state's snapshot, and those added
+/// after it (the tail).
+#[derive(Default)]
+struct Tail {
+    in_state: HashSet<String>,
+    added: HashSet<String>,
+}
+
+async fn tail_of(lake: &Lake, bronze: &TableDef, base: i64, snapshot: i64) -> Result<Tail> {
+    if base == snapshot {
+        return Ok(Tail::default());
+    }
+    let in_state: HashSet<String> = lake
+        .data_files(&bronze.ident(), Some(base))
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let added = lake
+        .data_files(&bronze.ident(), Some(snapshot))
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|p| !in_state.contains(p))
+        .collect();
+    Ok(Tail { in_state, added })
+}
+
+/// Re-registers `bronze.<topic>` as `state.<topic> UNION ALL` the bronze files added after
+/// the state's snapshot.
+async fn see_state_plus_tail(
+    ctx: &SessionContext,
+    lake: &Lake,
+    bronze: &TableDef,
+    state: &TableDef,
+    bronze_snapshot: i64,
+    tail: Tail,
+    scans: &ScanLog,
+) -> Result<()> {
+    let name = bronze.qualified();
+    let view = if tail.added.is_empty() {
+        ctx.table_provider(state.qualified()).await?
+    } else {
+        let table = lake.table(&bronze.ident()).await?;
+        let provider = CountedTable::new(table, Some(bronze_snapshot), name.clone(), scans.clone())
+            .await?
+            .without_files(tail.in_state);
+        let tail_name = format!("_tail_{}", bronze.name);
+        ctx.deregister_table(&tail_name)?;
+        ctx.register_table(&tail_name, Arc::new(provider))?;
+        ctx.sql(&format!(
+            "SELECT * FROM {} UNION ALL SELECT * FROM {tail_name}",
+            state.qualified()
+        ))
+        .await?
+        .into_view()
+    };
+    ctx.deregister_table(&name)?;
+    ctx.register_table(&name, view)?;
+    Ok(())
+}
+
+/// Computes the state of one topic from `bronze.<topic>` as registered, commits it, and
+/// registers the new rows as `bronze.<topic>` for the rest of the run.
+async fn refresh_state(
+    lake: &Lake,
+    ctx: &SessionContext,
+    bronze: &TableDef,
+    state: &TableDef,
+    sql: &str,
+    bronze_pin: &Pinned,
+    commit: &CommitContext,
+) -> Result<(usize, i64)> {
+    let columns: Vec<String> = state
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.0))
+        .collect();
+    let query = format!("SELECT {} FROM ({sql})", columns.join(", "));
+    let df = ctx.sql(&query).await.map_err(|source| Error::ModelQuery {
+        file: STATE_SQL.0.to_string(),
+        source,
+    })?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|source| Error::ModelQuery {
+        file: STATE_SQL.0.to_string(),
+        source,
+    })?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let name = bronze.qualified();
+    ctx.deregister_table(&name)?;
+    // two partitions: the models read it on both cores
+    let mut halves = vec![Vec::new(), Vec::new()];
+    for (i, b) in batches.iter().enumerate() {
+        halves[i % 2].push(b.clone());
+    }
+    ctx.register_table(&name, Arc::new(MemTable::try_new(schema, halves)?))?;
+
+    let figures = ctx
+        .sql(&format!(
+            "SELECT CAST(max(ingest_time) AS BIGINT) AS newest, \
+                    count(*) FILTER (WHERE ingest_time IS NULL) AS no_time FROM {name}"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let (newest, no_time) = figures
+        .first()
+        .filter(|b| b.num_rows() == 1)
+        .map(|b| {
+            use arrow::array::{Array, Int64Array};
+            let newest = b.column(0).as_any().downcast_ref::<Int64Array>();
+            let count = b.column(1).as_any().downcast_ref::<Int64Array>();
+            (
+                newest.filter(|a| a.is_valid(0)).map(|a| a.value(0)),
+                count.map_or(0, |a| a.value(0)),
+            )
+        })
+        .unwrap_or((None, 0));
+
+    let mut context = commit.clone();
+    context.input_snapshots = BTreeMap::from([(name.clone(), bronze_pin.snapshot_id)]);
+    context.input_rows = bronze_pin.records;
+    context.extra = BTreeMap::from([
+        (BRONZE_SNAPSHOT.into(), bronze_pin.snapshot_id.to_string()),
+        (
+            MAX_INGEST.into(),
+            newest.map_or_else(|| "none".into(), |v| v.to_string()),
+        ),
+        (NULL_INGEST.into(), (no_time > 0).to_string()),
+    ]);
+    let outcome = lake
+        .write(&state.ident(), CommitKind::Replace, &batches, &context)
+        .await?;
+    tracing::info!("{}: state refreshed, {rows} rows", state.qualified());
+    Ok((rows, outcome.snapshot_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_has_a_state_statement() {
+        let names: HashSet<String> = model::named_statements(STATE_SQL.1)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        for (bronze, state) in tables::TOPICS {
+            assert!(names.contains(bronze.name), "{bronze}");
+            assert_eq!(bronze.columns, state.columns);
+            assert!(state.partition.is_empty());
+        }
+        assert_eq!(names.len(), tables::TOPICS.len());
+    }
+
+    #[test]
+    fn a_state_serves_a_bounded_reader_only_when_all_its_rows_are_older() {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let us = |s: &str| t(s).and_utc().timestamp_micros();
+        let r = Recorded {
+            bronze_snapshot: 1,
+            max_ingest_us: Some(us("2017-11-24 10:00:00")),
+            null_ingest: false,
+        };
+        assert!(r.complete_before(t("2017-11-25 00:00:00")));
+        assert!(!r.complete_before(t("2017-11-24 10:00:00")));
+        assert!(
+            !Recorded {
+                null_ingest: true,
+                ..r
+            }
+            .complete_before(t("2018-01-01 00:00:00"))
+        );
+    }
+}
