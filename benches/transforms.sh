@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark of the transform jobs: silver-build, gold-bcg and gold-leadtime, each as a full
-# refresh, as one day's interval (Black Friday 2017, the busiest day) and as a day without
-# events (2018-11-30, after the timeline: exit 99 is expected), at the given scales.
+# Benchmark of the transform jobs: silver-build, gold-bcg and gold-leadtime at the given scales.
+# On a lake holding the whole history: a full refresh, one day at three points of the history
+# (2017-01-10, 2017-11-24 = Black Friday, the busiest day, 2018-08-01) re-run as a backfill
+# would, and a day without events (2018-11-30, after the timeline: exit 99 is expected).
+# Then `sched` runs: a second lake where bronze is landed up to each of those days, the
+# history before it caught up in one interval, then the day landed and its three jobs run,
+# as the daily schedule meets it.
 # `files` is the data files the run's scans opened, over every table it read (a file read by
 # two statements counts twice: metrics.inputs.*.file_opens).
 # Bronze is landed without a broker (cargo run --example land-bronze). Prints wall time and
@@ -15,6 +19,7 @@ BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
+DAYS="2017-01-10 2017-11-24 2018-08-01"
 
 # (time prints "Command exited with non-zero status N" first when the exit is not 0)
 measure() { /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err" || true; read -r w k < <(tail -1 "$WORK/time"); echo "$w $((k / 1024))"; }
@@ -29,17 +34,32 @@ for SCALE in "${@:-1 10}"; do
     export OLISTLAKE_WAREHOUSE="$WORK/lake"
     read -r wall mib < <(measure "$BIN/examples/land-bronze" "$WORK/prepared")
     printf '%-14s %6s %-14s %8s %9s %10s\n' land-bronze "$s" "" "$wall" "$mib" "$(cat "$WORK/out")"
-    for run in full day empty; do
-      args=(--full-refresh --end 2018-11-01)
-      [ "$run" = day ] && args=(--start 2017-11-24 --end 2017-11-25)
-      [ "$run" = empty ] && args=(--start 2018-11-30 --end 2018-12-01)
+    runs() { # label args...: the three jobs, measured
+      local label=$1; shift
       for job in silver-build gold-bcg gold-leadtime; do
-        read -r wall mib < <(measure "$BIN/$job" "${args[@]}") || true
+        read -r wall mib < <(measure "$BIN/$job" "$@") || true
         if ! grep -q '"status":"\(ok\|nothing_to_do\)"' "$WORK/out"; then echo "$job failed:"; tail -3 "$WORK/err"; tail -1 "$WORK/out" | cut -c1-500; exit 1; fi
         rows=$(field 'sum(v["rows_written"] for v in s["metrics"].get("tables", {}).values())')
         files=$(field 'sum(v["file_opens"] for v in s["metrics"].get("inputs", {}).values())')
-        printf '%-14s %6s %-14s %8s %9s %10s %7s\n' "$job" "$s" "$run" "$wall" "$mib" "$rows" "$files"
+        printf '%-14s %6s %-14s %8s %9s %10s %7s\n' "$job" "$s" "$label" "$wall" "$mib" "$rows" "$files"
       done
+    }
+    next_day() { date -u -d "$1 + 1 day" +%F; }
+    runs full --full-refresh --end 2018-11-01
+    for d in $DAYS; do runs "day $d" --start "$d" --end "$(next_day "$d")"; done
+    runs empty --start 2018-11-30 --end 2018-12-01
+    # the daily schedule: history caught up to the day, then the day landed and run
+    export OLISTLAKE_WAREHOUSE="$WORK/sched"
+    rm -rf "$WORK/sched"
+    from=2016-01-01
+    for d in $DAYS; do
+      "$BIN/examples/land-bronze" "$WORK/prepared" --from "$from" --until "$d" >/dev/null
+      for job in silver-build gold-bcg gold-leadtime; do
+        "$BIN/$job" --start "$from" --end "$d" >/dev/null 2>&1 || [ $? = 99 ]
+      done
+      "$BIN/examples/land-bronze" "$WORK/prepared" --from "$d" --until "$(next_day "$d")" >/dev/null
+      runs "sched $d" --start "$d" --end "$(next_day "$d")"
+      from=$(next_day "$d")
     done
   done
 done

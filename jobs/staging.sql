@@ -7,6 +7,10 @@
 --   left out here (silver's checks and counts report them).
 -- * {known} limits what the job sees: `TRUE` for silver and gold-bcg (all of bronze);
 --   for gold-leadtime's monitor, the rows ingested before its as-of time.
+-- * {for_orders}, {for_products}, {for_sellers}, {for_customers}, {for_zips} limit a view to
+--   the keys an interval run of silver-build recomputes (`silver/affected.sql`); `TRUE`
+--   otherwise. Each view is keyed by what it filters on, so a filtered view holds exactly
+--   the unfiltered one's rows for those keys.
 
 CREATE VIEW status_first AS
 SELECT order_id,
@@ -16,7 +20,7 @@ SELECT order_id,
        min(CASE WHEN status = 'delivered_customer' THEN "timestamp" END) AS delivered_customer,
        min(CASE WHEN status IN ('canceled', 'unavailable') THEN "timestamp" END) AS canceled_at
 FROM bronze.order_status
-WHERE order_id IS NOT NULL AND "timestamp" IS NOT NULL AND {known}
+WHERE order_id IS NOT NULL AND "timestamp" IS NOT NULL AND {known} AND {for_orders}
 GROUP BY order_id;
 
 CREATE VIEW latest_payment AS
@@ -25,7 +29,7 @@ SELECT * FROM (
         PARTITION BY order_id, payment_sequential
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.payment
-    WHERE order_id IS NOT NULL AND payment_sequential IS NOT NULL AND {known})
+    WHERE order_id IS NOT NULL AND payment_sequential IS NOT NULL AND {known} AND {for_orders})
 WHERE _copy = 1;
 
 -- The customer of an order, from its payments (the orders file itself is not replayed).
@@ -44,7 +48,7 @@ SELECT * FROM (
         PARTITION BY order_id, order_item_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.order_item
-    WHERE order_id IS NOT NULL AND order_item_id IS NOT NULL AND {known})
+    WHERE order_id IS NOT NULL AND order_item_id IS NOT NULL AND {known} AND {for_orders})
 WHERE _copy = 1;
 
 CREATE VIEW latest_product AS
@@ -53,7 +57,7 @@ SELECT * FROM (
         PARTITION BY product_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.product
-    WHERE product_id IS NOT NULL AND {known})
+    WHERE product_id IS NOT NULL AND {known} AND {for_products})
 WHERE _copy = 1;
 
 CREATE VIEW latest_seller AS
@@ -62,7 +66,7 @@ SELECT * FROM (
         PARTITION BY seller_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.seller
-    WHERE seller_id IS NOT NULL AND {known})
+    WHERE seller_id IS NOT NULL AND {known} AND {for_sellers})
 WHERE _copy = 1;
 
 CREATE VIEW latest_customer AS
@@ -71,7 +75,7 @@ SELECT * FROM (
         PARTITION BY customer_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.customer
-    WHERE customer_id IS NOT NULL AND {known})
+    WHERE customer_id IS NOT NULL AND {known} AND {for_customers})
 WHERE _copy = 1;
 
 CREATE VIEW latest_geolocation AS
@@ -80,7 +84,7 @@ SELECT * FROM (
         PARTITION BY zip_code
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.geolocation
-    WHERE zip_code IS NOT NULL AND {known})
+    WHERE zip_code IS NOT NULL AND {known} AND {for_zips})
 WHERE _copy = 1;
 
 CREATE VIEW latest_estimated_delivery AS
@@ -89,7 +93,7 @@ SELECT * FROM (
         PARTITION BY order_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.estimated_delivery_date
-    WHERE order_id IS NOT NULL AND {known})
+    WHERE order_id IS NOT NULL AND {known} AND {for_orders})
 WHERE _copy = 1;
 
 CREATE VIEW latest_review AS
@@ -98,5 +102,5 @@ SELECT * FROM (
         PARTITION BY review_id, order_id
         ORDER BY ingest_time DESC, _kafka_partition DESC, _kafka_offset DESC) AS _copy
     FROM bronze.review
-    WHERE review_id IS NOT NULL AND order_id IS NOT NULL AND {known})
+    WHERE review_id IS NOT NULL AND order_id IS NOT NULL AND {known} AND {for_orders})
 WHERE _copy = 1;

@@ -1,9 +1,8 @@
 -- table: silver.user_location
 -- Customers and sellers with the coordinates of their zip prefix (latest copies). Users whose
 -- zip has no geolocation are left out and counted (_drop_reason).
--- scope: user_type = 'customer' AND user_id IN (SELECT customer_id FROM touched_customers)
--- scope: user_type = 'seller' AND user_id IN (SELECT seller_id FROM touched_sellers)
--- scope: zip_code IN (SELECT zip_code FROM touched_zips)
+-- scope: user_type = 'customer' AND user_id IN (SELECT customer_id FROM affected_customers)
+-- scope: user_type = 'seller' AND user_id IN (SELECT seller_id FROM affected_sellers)
 -- check error not_null: user_id, user_type, lat, lng
 -- check error unique: user_type, user_id
 -- check error accepted: user_type IN ('customer', 'seller')

@@ -38,6 +38,11 @@ pub struct JobSpec {
     pub as_of_end: bool,
     /// Keeps the `state.` tables (refreshes them); the other jobs only read them.
     pub keeps_state: bool,
+    /// The prelude that lists the keys an interval run recomputes (`affected_*`), run on
+    /// interval runs only. With it the staging views hold only those keys' copies, so each
+    /// model computes exactly the rows its scope names, and the runner keeps the table's other
+    /// rows in the partitions it rewrites. Every model of such a job is scoped by rows.
+    pub restricted_by: Option<&'static str>,
 }
 
 impl JobSpec {
@@ -59,7 +64,11 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
     name: "silver-build",
     about: "Rebuild the silver partitions touched by the bronze rows ingested in [--start, --end)",
     category: false,
-    preludes: &[sql_file!("scope.sql"), sql_file!("staging.sql")],
+    preludes: &[
+        sql_file!("scope.sql"),
+        sql_file!("silver/affected.sql"),
+        sql_file!("staging.sql"),
+    ],
     borrowed: &[],
     models: &[
         sql_file!("silver/order_timestamp.sql"),
@@ -72,6 +81,7 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
     reads: &["bronze.", "state."],
     as_of_end: false,
     keeps_state: true,
+    restricted_by: Some("silver/affected.sql"),
 };
 
 pub static GOLD_BCG: JobSpec = JobSpec {
@@ -95,6 +105,7 @@ pub static GOLD_BCG: JobSpec = JobSpec {
     reads: &["bronze.", "state.", "silver."],
     as_of_end: false,
     keeps_state: false,
+    restricted_by: None,
 };
 
 pub static GOLD_LEADTIME: JobSpec = JobSpec {
@@ -120,6 +131,7 @@ pub static GOLD_LEADTIME: JobSpec = JobSpec {
     reads: &["bronze.", "state.", "silver."],
     as_of_end: true,
     keeps_state: false,
+    restricted_by: None,
 };
 
 #[cfg(test)]
@@ -166,12 +178,31 @@ mod tests {
             "user_type = 'seller' AND user_id IN (SELECT seller_id FROM touched_sellers)"
         ));
         assert!(bound("EXISTS (SELECT 1 FROM touched_zips)"));
+        assert!(bound("order_id IN (SELECT order_id FROM affected_orders)"));
         assert!(!bound("all"));
         assert!(!bound("NOT EXISTS (SELECT 1 FROM touched_zips)"));
         assert!(!bound("a = 1 OR b IN (SELECT b FROM touched_b)"));
         assert!(!bound(
             "delivered_customer >= TIMESTAMP '2017-01-01 00:00:00'"
         ));
+    }
+
+    #[test]
+    fn a_restricted_job_scopes_every_model_by_rows() {
+        for job in [&SILVER_BUILD, &GOLD_BCG, &GOLD_LEADTIME] {
+            let Some(file) = job.restricted_by else {
+                continue;
+            };
+            assert!(job.preludes.iter().any(|(f, _)| *f == file));
+            for m in job.models().unwrap() {
+                assert!(
+                    matches!(m.scope, super::super::model::Scope::Rows(_)),
+                    "{} is restricted but {} is not scoped by rows",
+                    job.name,
+                    m.file
+                );
+            }
+        }
     }
 
     #[test]

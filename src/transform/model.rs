@@ -154,11 +154,14 @@ pub struct Model {
 }
 
 /// Whether a scope line matches no row when every `touched_*` relation is empty: it reads one
+/// (or an `affected_*` relation, which silver-build derives from them and is empty with them)
 /// and is a plain conjunction (no `OR`, no `NOT`, which could make it true without them).
 /// Conservative: a line this cannot tell about counts as not bound.
 pub fn bound_by_touched_keys(line: &str) -> bool {
     let l = format!(" {} ", line.to_ascii_lowercase().replace(['(', ')'], " "));
-    l.contains(" from touched_") && !l.contains(" or ") && !l.contains(" not ")
+    (l.contains(" from touched_") || l.contains(" from affected_"))
+        && !l.contains(" or ")
+        && !l.contains(" not ")
 }
 
 impl Model {

@@ -57,6 +57,9 @@ struct Output {
     dropped: BTreeMap<String, u64>,
     /// Seconds spent computing the model (the rest of its lap is scoping).
     computed_s: f64,
+    /// A restricted run's view of the whole table after its commit (the model's rows merged
+    /// into the table's other rows), for the checks that refer to the model.
+    complete: Option<(SchemaRef, Vec<RecordBatch>)>,
 }
 
 /// Wall time per phase of a run, for the summary (benchmarks read it).
@@ -174,9 +177,15 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
 
     clock.lap("pin_inputs");
-    // 2. Views.
-    let params = parameters(&ctx, spec, opts, run).await?;
+    // 2. Views. A restricted job computes only the keys its interval affects (all of them on
+    //    a full refresh).
+    let restricted = spec.restricted_by.is_some() && !run.full_refresh;
+    run.metric("restricted", restricted);
+    let params = parameters(&ctx, spec, opts, run, restricted).await?;
     for (file, sql) in spec.preludes {
+        if Some(*file) == spec.restricted_by && !restricted {
+            continue;
+        }
         for stmt in model::statements(&model::render(file, sql, &params)?) {
             execute(&ctx, file, &stmt).await?;
         }
@@ -210,14 +219,20 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     for m in models {
         bar.set_message(m.table.qualified());
         let name = m.table.qualified();
-        let out = compute(lake, &ctx, m, &params, run.full_refresh).await?;
+        let out = compute(lake, &ctx, m, &params, run.full_refresh, restricted).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
         bar.inc(1);
     }
     bar.finish_and_clear();
 
-    // 5. Checks, all before any commit.
+    // 5. Checks, all before any commit. A restricted run's models hold only their keys' rows;
+    //    checks that refer to a model (`references`) see the table the run will leave.
+    for out in &outputs {
+        if let Some((schema, rows)) = &out.complete {
+            register(&ctx, out.model.name(), schema.clone(), rows.clone())?;
+        }
+    }
     let mut results = Vec::new();
     for out in outputs.iter().filter(|o| o.kind.is_some()) {
         results.extend(check(&ctx, out).await?);
@@ -412,6 +427,7 @@ async fn parameters(
     spec: &JobSpec,
     opts: &Options,
     run: &JobRun,
+    restricted: bool,
 ) -> Result<BTreeMap<&'static str, String>> {
     let iv = run.interval;
     let (start, end) = if run.full_refresh {
@@ -436,7 +452,19 @@ async fn parameters(
     } else {
         between("ingest_time", start, end)
     };
+    let only = |column: &str, relation: &str| {
+        if restricted {
+            format!("{column} IN (SELECT {column} FROM {relation})")
+        } else {
+            "TRUE".into()
+        }
+    };
     Ok(BTreeMap::from([
+        ("for_orders", only("order_id", "affected_orders")),
+        ("for_products", only("product_id", "affected_products")),
+        ("for_sellers", only("seller_id", "affected_sellers")),
+        ("for_customers", only("customer_id", "affected_customers")),
+        ("for_zips", only("zip_code", "affected_zips")),
         ("in_interval", in_interval),
         (
             "delivered_in_interval",
@@ -554,6 +582,7 @@ async fn compute(
     m: Model,
     params: &BTreeMap<&'static str, String>,
     full_refresh: bool,
+    restricted: bool,
 ) -> Result<Output> {
     let started = std::time::Instant::now();
     let sql = model::render(m.file, m.sql, params)?;
@@ -564,6 +593,7 @@ async fn compute(
     let computed_s = started.elapsed().as_secs_f64();
     let ident = m.table.ident();
 
+    let mut complete = None;
     let (kind, rows, dropped) = match (&m.scope, full_refresh) {
         (Scope::All, _) | (_, true) => {
             let old_rows = lake.stats(&ident).await?.rows;
@@ -594,7 +624,16 @@ async fn compute(
                 )
                 .await?,
             );
-            let (parts, rows) = lake.select_partitions(&ident, &touched, &kept).await?;
+            // A restricted model holds only the rows of its scope: the partitions it rewrites
+            // keep their other rows (no input of theirs is in the interval).
+            let source = if restricted {
+                let (schema, merged) = merge_restricted(ctx, &m, predicate).await?;
+                complete = Some((schema, merged.clone()));
+                merged
+            } else {
+                kept
+            };
+            let (parts, rows) = lake.select_partitions(&ident, &touched, &source).await?;
             let kind = if parts.is_empty() {
                 None
             } else if m.table.partition.is_empty() {
@@ -626,7 +665,31 @@ async fn compute(
         computed,
         dropped,
         computed_s,
+        complete,
     })
+}
+
+/// The table as a restricted run leaves it: its rows out of the model's scope, and the model's
+/// rows (the columns in the table's order, one schema for both).
+async fn merge_restricted(
+    ctx: &SessionContext,
+    m: &Model,
+    scope: &str,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let columns = m
+        .table
+        .columns
+        .iter()
+        .map(|(name, _, _)| format!("\"{name}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE ({scope}) IS NOT TRUE \
+         UNION ALL SELECT {columns} FROM {name}",
+        table = m.table.qualified(),
+        name = m.name(),
+    );
+    query(ctx, m.file, &sql).await
 }
 
 type Dropped = Option<(SchemaRef, Vec<RecordBatch>)>;

@@ -1,0 +1,63 @@
+-- The keys an interval run of silver-build recomputes (interval runs only; a full refresh
+-- computes everything). The staging views are restricted to them ({for_orders} ...), so each
+-- model computes the rows of these keys instead of the whole history, and its scope names
+-- the same rows; the runner merges them into the table: in every partition it rewrites, the
+-- rows of these keys are replaced, the others kept (no input of theirs is in the interval).
+-- Every silver table's rows of an order are rewritten together, so the tables keep
+-- referring to each other whatever order the intervals run in.
+--
+-- The keys must cover every row the interval can change, in the new result and in the table
+-- as it is, and every key those rows read:
+--   orders   the touched orders; every order with an item (any copy) of a touched product;
+--            every order whose silver rows name a touched product (an item that moved to
+--            another product since is recomputed, not left behind with the old one);
+--   products the touched products, and the products of those orders' items (any copy);
+--   users    the touched customers and sellers, every user with a copy in a touched zip, and
+--            every user whose silver row has a touched zip;
+--   zips     the touched zips, and the zips of those users' copies.
+-- Any copy, not only the latest: a superset of keys computes the same rows for them.
+
+CREATE TABLE affected_orders AS
+SELECT order_id FROM touched_orders
+UNION
+SELECT order_id FROM bronze.order_item
+WHERE order_id IS NOT NULL AND product_id IN (SELECT product_id FROM touched_products)
+UNION
+SELECT order_id FROM silver.order_product
+WHERE product_id IN (SELECT product_id FROM touched_products)
+UNION
+SELECT order_id FROM silver.delivered_order_product
+WHERE product_id IN (SELECT product_id FROM touched_products);
+
+CREATE TABLE affected_products AS
+SELECT product_id FROM touched_products
+UNION
+SELECT product_id FROM bronze.order_item
+WHERE product_id IS NOT NULL AND order_id IN (SELECT order_id FROM affected_orders);
+
+CREATE TABLE affected_customers AS
+SELECT customer_id FROM touched_customers
+UNION
+SELECT customer_id FROM bronze.customer
+WHERE customer_id IS NOT NULL AND zip_code IN (SELECT zip_code FROM touched_zips)
+UNION
+SELECT user_id FROM silver.user_location
+WHERE user_type = 'customer' AND zip_code IN (SELECT zip_code FROM touched_zips);
+
+CREATE TABLE affected_sellers AS
+SELECT seller_id FROM touched_sellers
+UNION
+SELECT seller_id FROM bronze.seller
+WHERE seller_id IS NOT NULL AND zip_code IN (SELECT zip_code FROM touched_zips)
+UNION
+SELECT user_id FROM silver.user_location
+WHERE user_type = 'seller' AND zip_code IN (SELECT zip_code FROM touched_zips);
+
+CREATE TABLE affected_zips AS
+SELECT zip_code FROM touched_zips
+UNION
+SELECT zip_code FROM bronze.customer
+WHERE zip_code IS NOT NULL AND customer_id IN (SELECT customer_id FROM affected_customers)
+UNION
+SELECT zip_code FROM bronze.seller
+WHERE zip_code IS NOT NULL AND seller_id IN (SELECT seller_id FROM affected_sellers);
