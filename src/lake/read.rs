@@ -73,6 +73,8 @@ pub struct LakeSession {
     pub pinned: BTreeMap<String, Pinned>,
     /// What the session's scans open, per table.
     pub scans: ScanLog,
+    /// Every table as loaded for the session (`namespace.table` → table).
+    pub tables: BTreeMap<String, Table>,
 }
 
 /// A session with every table registered, read as `at` says.
@@ -85,6 +87,7 @@ pub(crate) async fn session(catalog: &dyn Catalog, at: &ReadAt) -> Result<LakeSe
         .catalog("datafusion")
         .ok_or_else(|| Error::Catalog("DataFusion default catalog missing".into()))?;
     let mut pinned = BTreeMap::new();
+    let mut tables = BTreeMap::new();
     let scans = ScanLog::default();
     for ns in catalog.list_namespaces(None).await? {
         let schema = Arc::new(MemorySchemaProvider::new());
@@ -99,12 +102,18 @@ pub(crate) async fn session(catalog: &dyn Catalog, at: &ReadAt) -> Result<LakeSe
             if let Some(id) = snapshot {
                 pinned.insert(qualified.clone(), Pinned::of(&table, id));
             }
+            tables.insert(qualified.clone(), table.clone());
             let provider = CountedTable::new(table, snapshot, qualified, scans.clone()).await?;
             schema.register_table(ident.name().to_string(), Arc::new(provider))?;
         }
         df_catalog.register_schema(&ns.join("."), schema)?;
     }
-    Ok(LakeSession { ctx, pinned, scans })
+    Ok(LakeSession {
+        ctx,
+        pinned,
+        scans,
+        tables,
+    })
 }
 
 /// The snapshot a session reads a table at, and how many rows it holds.

@@ -86,8 +86,8 @@ pub struct CountedTable {
     snapshot_id: Option<i64>,
     name: String,
     log: ScanLog,
-    /// Data files left out of every scan (those a state table already holds).
-    skipped: Arc<HashSet<String>>,
+    /// When set, the only data files any scan reads (those added after a state's snapshot).
+    only: Option<Arc<HashSet<String>>>,
 }
 
 impl CountedTable {
@@ -109,13 +109,13 @@ impl CountedTable {
             snapshot_id,
             name,
             log,
-            skipped: Arc::default(),
+            only: None,
         })
     }
 
-    /// The same table without the data files `paths` (read only the files added since).
-    pub fn without_files(mut self, paths: HashSet<String>) -> Self {
-        self.skipped = Arc::new(paths);
+    /// The same table restricted to the data files `paths` (the files added since a state).
+    pub fn only_files(mut self, paths: HashSet<String>) -> Self {
+        self.only = Some(Arc::new(paths));
         self
     }
 
@@ -140,7 +140,11 @@ impl CountedTable {
         let tasks: Vec<FileScanTask> = scan.build()?.plan_files().await?.try_collect().await?;
         Ok(tasks
             .into_iter()
-            .filter(|t| !self.skipped.contains(&t.data_file_path))
+            .filter(|t| {
+                self.only
+                    .as_ref()
+                    .is_none_or(|o| o.contains(&t.data_file_path))
+            })
             .collect())
     }
 }

@@ -123,7 +123,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         as_of_ms: None,
         snapshots: lake.consistent_snapshots(&silver).await?,
     };
-    let crate::lake::LakeSession { ctx, pinned, scans } = lake.session(&read_at).await?;
+    let session = lake.session(&read_at).await?;
     // Bronze as the compacted state plus the files added since (see `transform::state`).
     let state_use = if spec.keeps_state {
         StateUse::Keep {
@@ -139,15 +139,10 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     } else {
         StateUse::Read { known_before: None }
     };
-    let topics = state::attach(
-        lake,
-        &ctx,
-        &pinned,
-        &scans,
-        state_use,
-        &run.commit_context(),
-    )
-    .await?;
+    let topics = state::attach(lake, &session, state_use, &run.commit_context()).await?;
+    let crate::lake::LakeSession {
+        ctx, pinned, scans, ..
+    } = session;
     run.metric("state", serde_json::to_value(&topics).unwrap_or_default());
     let mut pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();

@@ -32,8 +32,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::lake::scanned::{CountedTable, ScanLog};
-use crate::lake::{CommitContext, CommitKind, Lake, Pinned, TableDef, tables};
+use crate::lake::{CommitContext, CommitKind, Lake, LakeSession, Pinned, TableDef, tables};
 use crate::transform::model;
+use iceberg::table::Table;
 
 /// Bronze files a run reads beside the state before silver-build folds them into it: a daily
 /// schedule adds one file per topic per day, so the state is rewritten every few weeks and
@@ -127,12 +128,16 @@ type Refresh = (&'static TableDef, &'static TableDef, String, Pinned);
 /// serves the run, refreshing it first when `how` allows; returns how each topic was read.
 pub async fn attach(
     lake: &Lake,
-    ctx: &SessionContext,
-    pinned: &BTreeMap<String, Pinned>,
-    scans: &ScanLog,
+    session: &LakeSession,
     how: StateUse,
     commit: &CommitContext,
 ) -> Result<BTreeMap<String, TopicState>> {
+    let LakeSession {
+        ctx,
+        pinned,
+        scans,
+        tables: loaded,
+    } = session;
     let mut out = BTreeMap::new();
     if matches!(how, StateUse::Bypass) {
         return Ok(out);
@@ -146,14 +151,15 @@ pub async fn attach(
             continue;
         };
         let full = matches!(how, StateUse::Keep { full: true });
+        let table = |def: &TableDef| {
+            loaded
+                .get(&def.qualified())
+                .ok_or_else(|| Error::Catalog(format!("{def} is not in the session")))
+        };
+        let bronze_table = table(bronze)?;
         let recorded = match pinned.get(&state.qualified()).filter(|_| !full) {
-            Some(p) => {
-                let state_table = lake.table(&state.ident()).await?;
-                let bronze_table = lake.table(&bronze.ident()).await?;
-                Recorded::of(state_table.metadata(), p.snapshot_id).filter(|r| {
-                    is_ancestor(bronze_table.metadata(), r.bronze_snapshot, b.snapshot_id)
-                })
-            }
+            Some(p) => Recorded::of(table(state)?.metadata(), p.snapshot_id)
+                .filter(|r| is_ancestor(bronze_table.metadata(), r.bronze_snapshot, b.snapshot_id)),
             None => None,
         };
         let serves = match (how, recorded) {
@@ -165,9 +171,12 @@ pub async fn attach(
         };
         let mut tail_files = 0;
         if let Some(r) = recorded.filter(|_| serves) {
-            let tail = tail_of(lake, bronze, r.bronze_snapshot, b.snapshot_id).await?;
-            tail_files = tail.added.len();
-            see_state_plus_tail(ctx, lake, bronze, state, b.snapshot_id, tail, scans).await?;
+            let tail =
+                Lake::files_added_since(bronze_table, r.bronze_snapshot, b.snapshot_id).await?;
+            tail_files = tail.len();
+            let bronze_table = bronze_table.clone();
+            see_state_plus_tail(ctx, bronze, state, bronze_table, b.snapshot_id, tail, scans)
+                .await?;
         }
         let refresh = matches!(how, StateUse::Keep { .. })
             && (!serves || tail_files > TAIL_FILES_BEFORE_REFRESH);
@@ -213,53 +222,29 @@ pub async fn attach(
     Ok(out)
 }
 
-/// Bronze's data files relative to a state: those of the state's snapshot, and those added
-/// after it (the tail).
-#[derive(Default)]
-struct Tail {
-    in_state: HashSet<String>,
-    added: HashSet<String>,
-}
-
-async fn tail_of(lake: &Lake, bronze: &TableDef, base: i64, snapshot: i64) -> Result<Tail> {
-    if base == snapshot {
-        return Ok(Tail::default());
-    }
-    let in_state: HashSet<String> = lake
-        .data_files(&bronze.ident(), Some(base))
-        .await?
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
-    let added = lake
-        .data_files(&bronze.ident(), Some(snapshot))
-        .await?
-        .into_iter()
-        .map(|f| f.path)
-        .filter(|p| !in_state.contains(p))
-        .collect();
-    Ok(Tail { in_state, added })
-}
-
 /// Re-registers `bronze.<topic>` as `state.<topic> UNION ALL` the bronze files added after
 /// the state's snapshot.
 async fn see_state_plus_tail(
     ctx: &SessionContext,
-    lake: &Lake,
     bronze: &TableDef,
     state: &TableDef,
+    bronze_table: Table,
     bronze_snapshot: i64,
-    tail: Tail,
+    tail: HashSet<String>,
     scans: &ScanLog,
 ) -> Result<()> {
     let name = bronze.qualified();
-    let view = if tail.added.is_empty() {
+    let view = if tail.is_empty() {
         ctx.table_provider(state.qualified()).await?
     } else {
-        let table = lake.table(&bronze.ident()).await?;
-        let provider = CountedTable::new(table, Some(bronze_snapshot), name.clone(), scans.clone())
-            .await?
-            .without_files(tail.in_state);
+        let provider = CountedTable::new(
+            bronze_table,
+            Some(bronze_snapshot),
+            name.clone(),
+            scans.clone(),
+        )
+        .await?
+        .only_files(tail);
         let tail_name = format!("_tail_{}", bronze.name);
         ctx.deregister_table(&tail_name)?;
         ctx.register_table(&tail_name, Arc::new(provider))?;
