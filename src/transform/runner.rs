@@ -143,6 +143,12 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let crate::lake::LakeSession {
         ctx, pinned, scans, ..
     } = session;
+    // The snapshot each table was read at: a restricted run keeps the rows it did not compute
+    // from it, so it commits only while the table is still there (see the commits below).
+    let read_snapshots: BTreeMap<String, i64> = pinned
+        .iter()
+        .map(|(q, p)| (q.clone(), p.snapshot_id))
+        .collect();
     run.metric("state", serde_json::to_value(&topics).unwrap_or_default());
     let mut pinned: BTreeMap<String, Pinned> =
         pinned.into_iter().filter(|(q, _)| spec.reads(q)).collect();
@@ -306,8 +312,31 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         let Some(kind) = out.kind.clone() else {
             continue;
         };
+        // A restricted model's partitions carry rows of other keys as this run read them:
+        // a commit by another writer since then (a silver-build of another interval run by
+        // hand beside this one) must not be overwritten with them. Exit 75; the retry reads
+        // the new rows.
+        let table = out.model.table.qualified();
+        let expected = read_snapshots.get(&table).copied();
+        let unchanged = move |md: &iceberg::spec::TableMetadata| {
+            if md.current_snapshot_id() == expected {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{table} was committed to since this run read it; re-run the interval"
+                ))
+            }
+        };
+        let precondition: Option<&crate::lake::Precondition> =
+            out.complete.is_some().then_some(&unchanged);
         let outcome = lake
-            .write(&out.model.table.ident(), kind, &out.rows, &context)
+            .write_if(
+                &out.model.table.ident(),
+                kind,
+                &out.rows,
+                &context,
+                precondition,
+            )
             .await?;
         tracing::info!(
             "{}: {} {} rows",
