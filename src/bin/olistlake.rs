@@ -31,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create the namespaces (bronze, silver, gold, ops) and every table that is missing.
+    /// Create the namespaces (bronze, state, silver, gold, ops) and every table that is missing.
     Init,
     /// Rows, files, size and last snapshot of every table.
     Tables,
