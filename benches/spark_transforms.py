@@ -116,6 +116,8 @@ def main():
             spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT CAST(NULL AS STRING) AS {col} WHERE FALSE")
         params = {"known": known, "in_interval": "FALSE", "as_of": as_of,
                   "category": f"'{args.category}'", "delivered_in_interval": "TRUE"}
+        # a full refresh computes every key: the staging views' key filters are TRUE
+        params.update({f"for_{k}": "TRUE" for k in ("orders", "products", "sellers", "customers", "zips")})
         for stmt in statements(os.path.join(jobs, "staging.sql"), params):
             spark.sql(stmt)
         return params
