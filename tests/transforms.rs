@@ -1001,13 +1001,8 @@ async fn silver_snapshots(lake: &Lake) -> Vec<Option<i64>> {
 }
 
 fn days(from: &str, n: i64) -> Vec<(String, String)> {
-    let start = ts(&format!("{from} 00:00:00"));
-    (0..n)
-        .map(|i| {
-            let d = |k| (start + Duration::days(k)).format("%Y-%m-%d").to_string();
-            (d(i), d(i + 1))
-        })
-        .collect()
+    let until = ts(&format!("{from} 00:00:00")) + Duration::days(n);
+    spans(from, &until.format("%Y-%m-%d").to_string(), 1)
 }
 
 /// Two silver-builds of different intervals at once (run by hand: the DAGs run one at a

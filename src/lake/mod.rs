@@ -580,31 +580,24 @@ impl Lake {
                 None => return Ok(Vec::new()),
             },
         };
-        let list = table.manifest_list_reader(&snapshot).load().await?;
         let mut out = Vec::new();
-        for mf in list.entries() {
-            if mf.content != iceberg::spec::ManifestContentType::Data {
-                continue;
-            }
+        for (spec_id, entry) in live_data_entries(&table, &snapshot, None).await? {
             let spec = md
-                .partition_spec_by_id(mf.partition_spec_id)
+                .partition_spec_by_id(spec_id)
                 .cloned()
                 .unwrap_or_else(|| md.default_partition_spec().clone());
-            let manifest = mf.load_manifest(table.file_io()).await?;
-            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                let key = iceberg::spec::PartitionKey::new(
-                    spec.as_ref().clone(),
-                    md.current_schema().clone(),
-                    entry.data_file().partition().clone(),
-                );
-                out.push(DataFileInfo {
-                    path: entry.file_path().to_string(),
-                    partition: key.to_path(),
-                    records: entry.record_count(),
-                    size_bytes: entry.file_size_in_bytes(),
-                    spec_id: mf.partition_spec_id,
-                });
-            }
+            let key = iceberg::spec::PartitionKey::new(
+                spec.as_ref().clone(),
+                md.current_schema().clone(),
+                entry.data_file().partition().clone(),
+            );
+            out.push(DataFileInfo {
+                path: entry.file_path().to_string(),
+                partition: key.to_path(),
+                records: entry.record_count(),
+                size_bytes: entry.file_size_in_bytes(),
+                spec_id,
+            });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
@@ -630,21 +623,11 @@ impl Lake {
         let snapshot = md
             .snapshot_by_id(snapshot_id)
             .ok_or_else(|| missing(snapshot_id))?;
-        let list = table.manifest_list_reader(snapshot).load().await?;
-        let mut out = HashSet::new();
-        for mf in list.entries() {
-            if mf.content != iceberg::spec::ManifestContentType::Data || mf.sequence_number <= base
-            {
-                continue; // written by the base or before: nothing added after it
-            }
-            let manifest = mf.load_manifest(table.file_io()).await?;
-            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                if entry.sequence_number().is_none_or(|s| s > base) {
-                    out.insert(entry.file_path().to_string());
-                }
-            }
-        }
-        Ok(out)
+        Ok(live_data_entries(table, snapshot, Some(base))
+            .await?
+            .into_iter()
+            .map(|(_, entry)| entry.file_path().to_string())
+            .collect())
     }
 
     /// The file IO of the warehouse (for callers that store plain files beside the tables).
@@ -712,9 +695,46 @@ pub fn ident(qualified: &str) -> Result<TableIdent> {
     ))
 }
 
+/// The live entries of data manifests at `snapshot`, with their manifest's partition spec id.
+/// With `after`: only files whose data sequence number is greater, read from the manifests
+/// written after that sequence number (an older manifest cannot hold one).
+async fn live_data_entries(
+    table: &Table,
+    snapshot: &SnapshotRef,
+    after: Option<i64>,
+) -> Result<Vec<(i32, iceberg::spec::ManifestEntryRef)>> {
+    let newer = |seq: Option<i64>| after.is_none_or(|a| seq.is_none_or(|s| s > a));
+    let list = table.manifest_list_reader(snapshot).load().await?;
+    let mut out = Vec::new();
+    for mf in list.entries() {
+        if mf.content != iceberg::spec::ManifestContentType::Data
+            || !newer(Some(mf.sequence_number))
+        {
+            continue;
+        }
+        let manifest = mf.load_manifest(table.file_io()).await?;
+        out.extend(
+            manifest
+                .entries()
+                .iter()
+                .filter(|e| e.is_alive() && newer(e.sequence_number()))
+                .map(|e| (mf.partition_spec_id, e.clone())),
+        );
+    }
+    Ok(out)
+}
+
 /// The current snapshot and its ancestors, newest first, as far as the table keeps them.
 pub fn current_ancestry(md: &TableMetadata) -> impl Iterator<Item = &SnapshotRef> {
-    std::iter::successors(md.current_snapshot(), |s| {
+    ancestry(md, md.current_snapshot_id())
+}
+
+/// A snapshot and its ancestors, newest first, as far as the table keeps them.
+pub fn ancestry(
+    md: &TableMetadata,
+    snapshot_id: Option<i64>,
+) -> impl Iterator<Item = &SnapshotRef> {
+    std::iter::successors(snapshot_id.and_then(|id| md.snapshot_by_id(id)), |s| {
         s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p))
     })
 }

@@ -87,6 +87,15 @@ impl TableDef {
         format!("{}.{}", self.namespace, self.name)
     }
 
+    /// The columns, quoted, in table order: `"a", "b"` (for a SELECT list in SQL).
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(name, _, _)| format!("\"{name}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The Iceberg schema; field ids are assigned 1.. in column order.
     pub fn schema(&self) -> Result<Schema> {
         let fields = self

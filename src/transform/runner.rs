@@ -545,9 +545,15 @@ async fn any_touched_key(ctx: &SessionContext) -> Result<bool> {
 
 /// The first value of a one-number query result (None when null or absent).
 fn first_i64(batches: &[RecordBatch]) -> Option<i64> {
-    let b = batches.first()?;
+    first_row_i64(batches, 0)
+}
+
+/// Column `column` of a query result's first row, as a 64-bit integer (None when null or
+/// absent).
+pub(super) fn first_row_i64(batches: &[RecordBatch], column: usize) -> Option<i64> {
+    let b = batches.first().filter(|b| b.num_rows() > 0)?;
     let a = b
-        .column(0)
+        .column(column)
         .as_any()
         .downcast_ref::<arrow::array::Int64Array>()?;
     a.is_valid(0).then(|| a.value(0))
@@ -700,13 +706,7 @@ async fn merge_restricted(
     m: &Model,
     scope: &str,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let columns = m
-        .table
-        .columns
-        .iter()
-        .map(|(name, _, _)| format!("\"{name}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = m.table.column_list();
     let sql = format!(
         "SELECT {columns} FROM {table} WHERE ({scope}) IS NOT TRUE \
          UNION ALL SELECT {columns} FROM {name}",

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::lake::scanned::{CountedTable, ScanLog};
 use crate::lake::{CommitContext, CommitKind, Lake, LakeSession, Pinned, TableDef, tables};
 use crate::transform::model;
+use crate::transform::runner::first_row_i64;
 use iceberg::table::Table;
 
 /// Bronze files a run reads beside the state before silver-build folds them into it: a daily
@@ -115,10 +116,7 @@ impl Recorded {
 
 /// Whether `ancestor` is `snapshot` or one of its ancestors in `md`.
 fn is_ancestor(md: &TableMetadata, ancestor: i64, snapshot: i64) -> bool {
-    std::iter::successors(md.snapshot_by_id(snapshot), |s| {
-        s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p))
-    })
-    .any(|s| s.snapshot_id() == ancestor)
+    crate::lake::ancestry(md, Some(snapshot)).any(|s| s.snapshot_id() == ancestor)
 }
 
 /// A state to rewrite: its bronze table, itself, its statement, bronze's pinned snapshot.
@@ -145,16 +143,16 @@ pub async fn attach(
     let statements: BTreeMap<String, String> =
         model::named_statements(STATE_SQL.1).into_iter().collect();
     let mut refreshes: Vec<Refresh> = Vec::new();
+    let full = matches!(how, StateUse::Keep { full: true });
+    let table = |def: &TableDef| {
+        loaded
+            .get(&def.qualified())
+            .ok_or_else(|| Error::Catalog(format!("{def} is not in the session")))
+    };
     for (bronze, state) in tables::TOPICS {
         // An empty bronze table has nothing to compact: its scans read no file.
         let Some(b) = pinned.get(&bronze.qualified()) else {
             continue;
-        };
-        let full = matches!(how, StateUse::Keep { full: true });
-        let table = |def: &TableDef| {
-            loaded
-                .get(&def.qualified())
-                .ok_or_else(|| Error::Catalog(format!("{def} is not in the session")))
         };
         let bronze_table = table(bronze)?;
         let recorded = match pinned.get(&state.qualified()).filter(|_| !full) {
@@ -272,12 +270,7 @@ async fn refresh_state(
     commit: &CommitContext,
 ) -> Result<(usize, i64)> {
     let started = std::time::Instant::now();
-    let columns: Vec<String> = state
-        .columns
-        .iter()
-        .map(|c| format!("\"{}\"", c.0))
-        .collect();
-    let query = format!("SELECT {} FROM ({sql})", columns.join(", "));
+    let query = format!("SELECT {} FROM ({sql})", state.column_list());
     let df = ctx.sql(&query).await.map_err(|source| Error::ModelQuery {
         file: STATE_SQL.0.to_string(),
         source,
@@ -306,19 +299,8 @@ async fn refresh_state(
         .await?
         .collect()
         .await?;
-    let (newest, no_time) = figures
-        .first()
-        .filter(|b| b.num_rows() == 1)
-        .map(|b| {
-            use arrow::array::{Array, Int64Array};
-            let newest = b.column(0).as_any().downcast_ref::<Int64Array>();
-            let count = b.column(1).as_any().downcast_ref::<Int64Array>();
-            (
-                newest.filter(|a| a.is_valid(0)).map(|a| a.value(0)),
-                count.map_or(0, |a| a.value(0)),
-            )
-        })
-        .unwrap_or((None, 0));
+    let newest = first_row_i64(&figures, 0);
+    let no_time = first_row_i64(&figures, 1).unwrap_or(0);
 
     let mut context = commit.clone();
     context.input_snapshots = BTreeMap::from([(name.clone(), bronze_pin.snapshot_id)]);
