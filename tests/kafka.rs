@@ -570,6 +570,7 @@ async fn bronze_load_exactly_once() {
 fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
     let p: BaseProducer = KafkaClient::new(bootstrap)
         .producer_config()
+        .unwrap()
         .create()
         .unwrap();
     // partition 0 always, so a test knows the order of what it sends
@@ -1412,6 +1413,7 @@ async fn a_five_megabyte_message_is_read_past() {
     let big = vec![b'x'; 5 * 1024 * 1024];
     let p: BaseProducer = KafkaClient::new(&s.broker.bootstrap)
         .producer_config()
+        .unwrap()
         .set("message.max.bytes", "10000000")
         .create()
         .unwrap();

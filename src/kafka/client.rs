@@ -16,6 +16,26 @@ use crate::error::{Error, Result};
 /// Header carrying a message's position in the replay timeline.
 pub const SEQ_HEADER: &str = "olistlake.seq";
 
+/// librdkafka settings applied over the project's own, `key=value` separated by commas.
+pub const OPTIONS_ENV: &str = "OLISTLAKE_KAFKA_OPTIONS";
+
+/// Parses `OLISTLAKE_KAFKA_OPTIONS`: `key=value` pairs separated by commas (blank ones skipped).
+pub fn parse_options(list: &str) -> Result<Vec<(String, String)>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "{OPTIONS_ENV}: `{}` is not key=value",
+                kv.split('=').next().unwrap_or_default()
+            ))),
+        })
+        .collect()
+}
+
 /// How long a metadata or watermark request may take before the broker counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -135,8 +155,20 @@ impl KafkaClient {
         c
     }
 
-    /// The replay producer's settings: idempotent, acks=all, lz4, batched with a 10 ms linger.
-    pub fn producer_config(&self) -> ClientConfig {
+    /// `config` with the operator's librdkafka settings (`OLISTLAKE_KAFKA_OPTIONS`, e.g. TLS or
+    /// SASL, or producer batching) applied over ours. Values are never logged.
+    fn with_options(mut config: ClientConfig) -> Result<ClientConfig> {
+        if let Ok(list) = std::env::var(OPTIONS_ENV) {
+            for (key, value) in parse_options(&list)? {
+                config.set(key, value);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The replay producer's settings: idempotent, acks=all, lz4, batched with a 10 ms linger;
+    /// then `OLISTLAKE_KAFKA_OPTIONS`.
+    pub fn producer_config(&self) -> Result<ClientConfig> {
         let mut c = self.base();
         c.set("enable.idempotence", "true")
             .set("acks", "all")
@@ -147,15 +179,17 @@ impl KafkaClient {
             )
             .set("linger.ms", "10")
             .set("batch.num.messages", "10000")
-            .set("queue.buffering.max.messages", "500000")
+            // a bounded queue: ~0.5 s of sending, and the replay's memory stays flat at scale
+            .set("queue.buffering.max.messages", "100000")
+            .set("queue.buffering.max.kbytes", "65536")
             .set("message.timeout.ms", "60000");
-        c
+        Self::with_options(c)
     }
 
     /// A consumer for manual assignment; the group id only names the informational commit.
     pub fn consumer(&self, group: &str) -> Result<BoundedConsumer> {
-        let consumer = self
-            .base()
+        let mut config = self.base();
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -165,7 +199,8 @@ impl KafkaClient {
             .set("fetch.max.bytes", "52428800")
             .set("max.partition.fetch.bytes", "8388608")
             .set("fetch.wait.max.ms", "20")
-            .set("queued.max.messages.kbytes", "262144")
+            .set("queued.max.messages.kbytes", "262144");
+        let consumer = Self::with_options(config)?
             .create_with_context(EofIsNotAnError)
             .map_err(|e| unreachable("consumer", e))?;
         Ok(BoundedConsumer(Some(consumer)))
@@ -174,8 +209,7 @@ impl KafkaClient {
     /// Creates the topics that are missing, with infinite retention (record timestamps lie
     /// years in the past, so time-based retention would delete them at once).
     pub fn ensure_topics(&self, topics: &[&str], partitions: i32, replication: i32) -> Result<()> {
-        let admin: AdminClient<DefaultClientContext> = self
-            .base()
+        let admin: AdminClient<DefaultClientContext> = Self::with_options(self.base())?
             .create()
             .map_err(|e| unreachable("admin client", e))?;
         let existing = self.topic_names()?;
@@ -248,8 +282,7 @@ impl KafkaClient {
 
     /// The cluster's metadata for every topic.
     fn metadata(&self) -> Result<rdkafka::metadata::Metadata> {
-        let c: BaseConsumer = self
-            .base()
+        let c: BaseConsumer = Self::with_options(self.base())?
             .create()
             .map_err(|e| unreachable("metadata client", e))?;
         c.fetch_metadata(None, TIMEOUT)
@@ -258,8 +291,7 @@ impl KafkaClient {
 
     /// The partitions of a topic (0 when the topic does not exist).
     pub fn partition_count(&self, topic: &str) -> Result<i32> {
-        let c: BaseConsumer = self
-            .base()
+        let c: BaseConsumer = Self::with_options(self.base())?
             .create()
             .map_err(|e| unreachable("metadata client", e))?;
         let md = c
@@ -427,5 +459,20 @@ mod tests {
         assert!(!is_leader_moving(&KafkaError::MetadataFetch(
             Code::AllBrokersDown
         )));
+    }
+
+    #[test]
+    fn options_are_key_value_pairs_and_a_bad_one_names_only_its_key() {
+        assert_eq!(
+            parse_options(" linger.ms=50 ,, sasl.password=a=b ").unwrap(),
+            vec![
+                ("linger.ms".to_string(), "50".to_string()),
+                ("sasl.password".to_string(), "a=b".to_string()),
+            ]
+        );
+        assert!(parse_options("").unwrap().is_empty());
+        let err = parse_options("linger.ms=5,secret-without-key").unwrap_err();
+        assert!(err.to_string().contains("secret-without-key"), "{err}");
+        assert!(parse_options("=value").is_err());
     }
 }
