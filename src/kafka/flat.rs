@@ -7,7 +7,7 @@ use apache_avro::types::Value;
 use apache_avro::{Decimal, Schema};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Prim {
+pub(crate) enum Prim {
     Str,
     Int,
     Long,
@@ -78,6 +78,11 @@ impl FlatSchema {
             .collect())
     }
 
+    /// (name, primitive, index of the null branch if nullable) of each field, in order.
+    pub(crate) fn fields(&self) -> &[(String, Prim, Option<u8>)] {
+        &self.fields
+    }
+
     /// The position of a field among the record's fields.
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|(n, _, _)| n == name)
@@ -143,7 +148,8 @@ impl FlatSchema {
     }
 }
 
-fn long(v: i64, out: &mut Vec<u8>) {
+/// Avro's zig-zag varint.
+pub(crate) fn long(v: i64, out: &mut Vec<u8>) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         if z < 0x80 {
