@@ -541,3 +541,61 @@ async fn a_definition_gaining_a_column_evolves_the_existing_table() {
         .to_string();
     assert!(refused.contains("required column `must`"), "{refused}");
 }
+
+/// bronze-load's stream writer: rows are held per partition and a partition's file is written
+/// once the stream is past it, one file per partition; a late row for a partition already
+/// written goes to a second file; the committed table holds every row once (pyiceberg reads
+/// the same rows); an abandoned stream leaves no file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_writes_one_file_per_partition_as_it_moves_past_them() {
+    use iceberg::spec::{Literal, PrimitiveLiteral};
+    let before = |day: i32| move |p: &iceberg::spec::Struct| matches!(p.fields(), [Some(Literal::Primitive(PrimitiveLiteral::Int(d)))] if *d < day);
+    let (env, lake, ident) = self_check_lake(Backend::LocalSqlite).await;
+    let days = ["2017-01-01", "2017-01-02", "2017-01-03", "2017-01-04"];
+    let mut w = lake.stream_writer(&ident, &ctx("stream")).await.unwrap();
+    for d in days {
+        w.write(&rows(d, 3, "a")).unwrap();
+        w.write(&rows(d, 2, "b")).unwrap();
+        w.close_where(before(epoch_days(d))).await.unwrap();
+        assert_eq!(w.open_partitions(), 1, "only {d} is still held");
+    }
+    w.write(&rows("2017-01-01", 1, "late")).unwrap();
+    let files = w.finish().await.unwrap();
+    assert_eq!(
+        files.len(),
+        5,
+        "one file per day, and one more for the late row"
+    );
+    lake.commit_written_if(&ident, CommitKind::Append, files, &ctx("stream"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_partition(&lake).await,
+        BTreeMap::from([
+            ("day=2017-01-01".into(), 6),
+            ("day=2017-01-02".into(), 5),
+            ("day=2017-01-03".into(), 5),
+            ("day=2017-01-04".into(), 5)
+        ])
+    );
+    let py = env.py(&["rows", T]);
+    assert_eq!(
+        py_rows(&py["rows"]),
+        df_rows(&lake, &ReadAt::current()).await
+    );
+    assert_eq!(py["count"], 21);
+
+    // abandoned after two files were written: they are deleted again
+    let mut w = lake.stream_writer(&ident, &ctx("stream")).await.unwrap();
+    w.write(&rows("2017-02-01", 3, "gone")).unwrap();
+    w.write(&rows("2017-02-02", 3, "gone")).unwrap();
+    w.close_where(|_| true).await.unwrap();
+    w.write(&rows("2017-02-03", 3, "gone")).unwrap();
+    w.abort().await;
+    let orphans = lake
+        .remove_orphan_files(&ident, std::time::Duration::ZERO, true)
+        .await
+        .unwrap();
+    assert!(orphans.orphans.is_empty(), "{:?}", orphans.orphans);
+    assert_eq!(env.py(&["rows", T])["count"], 21);
+}

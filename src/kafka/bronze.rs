@@ -42,8 +42,9 @@ use super::topics::Topic;
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::tables::BRONZE_QUARANTINE;
+use crate::lake::write::StreamWriter;
 use crate::lake::{CommitKind, Lake, ReadAt, current_ancestry};
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{Literal, PrimitiveLiteral, Struct, TableMetadata};
 
 /// Snapshot-summary key of the consumed offsets.
 pub use crate::lake::summary_keys::KAFKA_OFFSETS as OFFSETS_KEY;
@@ -447,9 +448,12 @@ async fn load_topic(
         .assign(&tpl)
         .map_err(|e| Error::BrokerUnreachable(format!("assign {}: {e}", topic.name)))?;
 
-    // read, decoding every DECODE_CHUNK messages
+    // read, decoding every DECODE_CHUNK messages and writing the rows to their day's file
+    // while reading on; a day's file is closed once every partition being read is past it
     let loaded_at = chrono::Utc::now().timestamp_micros();
     let mut decoded = decode_messages(registry, topic, Vec::new(), loaded_at, None).await?;
+    let mut writer = lake.stream_writer(&table, &run.commit_context()).await?;
+    let mut last_ts: HashMap<i32, i64> = HashMap::new();
     let mut stopped: BTreeMap<i32, (i64, u32)> = BTreeMap::new();
     let mut raws: Vec<Raw> = Vec::with_capacity(DECODE_CHUNK);
     let mut next = offsets.clone();
@@ -460,98 +464,120 @@ async fn load_topic(
         stop.iter().map(|(p, hi)| (hi - offsets[p]) as u64).sum(),
         topic.name,
     );
-    while !open.is_empty() {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                idle_since = Instant::now();
-                let p = m.partition();
-                if !open.contains(&p) || m.offset() < next[&p] {
-                    continue;
+    // on any failure the files written so far are deleted: nothing of this run stays behind
+    let read: Result<()> = async {
+        while !open.is_empty() {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(m)) => {
+                    idle_since = Instant::now();
+                    let p = m.partition();
+                    if !open.contains(&p) || m.offset() < next[&p] {
+                        continue;
+                    }
+                    if m.offset() >= stop[&p] {
+                        open.remove(&p);
+                        continue;
+                    }
+                    let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
+                    if end_ms.is_some_and(|e| ts >= e) {
+                        // the first message at or after --end closes the partition's range
+                        stop.insert(p, m.offset());
+                        open.remove(&p);
+                        continue;
+                    }
+                    raws.push(Raw {
+                        partition: p,
+                        offset: m.offset(),
+                        timestamp_ms: ts,
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        payload: m.payload().map(<[u8]>::to_vec),
+                    });
+                    next.insert(p, m.offset() + 1);
+                    last_ts.insert(p, ts);
+                    bar.inc(1);
+                    if next[&p] >= stop[&p] {
+                        open.remove(&p);
+                    }
+                    if raws.len() >= DECODE_CHUNK {
+                        let chunk = std::mem::replace(&mut raws, Vec::with_capacity(DECODE_CHUNK));
+                        let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
+                        let part = decode_messages(registry, topic, chunk, loaded_at, stop).await?;
+                        write_rows(&mut writer, &mut decoded, part).await?;
+                        // every partition still being read is past this day: earlier days are done
+                        let read_to = open.iter().map(|p| last_ts.get(p).copied()).min().flatten();
+                        if let Some(day) = read_to.map(|ms| ms.div_euclid(86_400_000)) {
+                            writer
+                                .close_where(|value| {
+                                    day_of(value).is_some_and(|d| i64::from(d) < day)
+                                })
+                                .await?;
+                        }
+                    }
                 }
-                if m.offset() >= stop[&p] {
+                Some(Err(KafkaError::PartitionEOF(p)))
+                    if next
+                        .get(&p)
+                        .is_some_and(|n| *n >= stop.get(&p).copied().unwrap_or(0)) =>
+                {
                     open.remove(&p);
-                    continue;
                 }
-                let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
-                if end_ms.is_some_and(|e| ts >= e) {
-                    // the first message at or after --end closes the partition's range
-                    stop.insert(p, m.offset());
-                    open.remove(&p);
-                    continue;
+                // the end of a partition not yet read to its stop offset: keep polling
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                // a broker of the cluster lost: librdkafka fetches from the new leader
+                Some(Err(e)) if crate::kafka::client::is_transient(&e) => {
+                    transient = Some(e.to_string());
+                    if idle_since.elapsed() > idle_timeout() {
+                        return Err(Error::BrokerUnreachable(format!(
+                            "reading {}: {e}",
+                            topic.name
+                        )));
+                    }
                 }
-                raws.push(Raw {
-                    partition: p,
-                    offset: m.offset(),
-                    timestamp_ms: ts,
-                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                });
-                next.insert(p, m.offset() + 1);
-                bar.inc(1);
-                if next[&p] >= stop[&p] {
-                    open.remove(&p);
-                }
-                if raws.len() >= DECODE_CHUNK {
-                    let chunk = std::mem::replace(&mut raws, Vec::with_capacity(DECODE_CHUNK));
-                    let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
-                    decoded
-                        .absorb(decode_messages(registry, topic, chunk, loaded_at, stop).await?)?;
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(p)))
-                if next
-                    .get(&p)
-                    .is_some_and(|n| *n >= stop.get(&p).copied().unwrap_or(0)) =>
-            {
-                open.remove(&p);
-            }
-            // the end of a partition not yet read to its stop offset: keep polling
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
-            // a broker of the cluster lost: librdkafka fetches from the new leader
-            Some(Err(e)) if crate::kafka::client::is_transient(&e) => {
-                transient = Some(e.to_string());
-                if idle_since.elapsed() > idle_timeout() {
+                Some(Err(e)) => {
                     return Err(Error::BrokerUnreachable(format!(
                         "reading {}: {e}",
                         topic.name
                     )));
                 }
-            }
-            Some(Err(e)) => {
-                return Err(Error::BrokerUnreachable(format!(
-                    "reading {}: {e}",
-                    topic.name
-                )));
-            }
-            None if idle_since.elapsed() > idle_timeout() => {
-                if let Some(e) = &transient {
-                    return Err(Error::BrokerUnreachable(format!(
-                        "reading {}: nothing for {} s, last error: {e}",
-                        topic.name,
-                        idle_timeout().as_secs()
+                None if idle_since.elapsed() > idle_timeout() => {
+                    if let Some(e) = &transient {
+                        return Err(Error::BrokerUnreachable(format!(
+                            "reading {}: nothing for {} s, last error: {e}",
+                            topic.name,
+                            idle_timeout().as_secs()
+                        )));
+                    }
+                    let waiting: Vec<String> = open
+                        .iter()
+                        .map(|p| {
+                            format!("{}/{p} at offset {} (end {})", topic.name, next[p], stop[p])
+                        })
+                        .collect();
+                    return Err(Error::PartitionStuck(format!(
+                        "no message for {} s from {}",
+                        idle_timeout().as_secs(),
+                        waiting.join(", ")
                     )));
                 }
-                let waiting: Vec<String> = open
-                    .iter()
-                    .map(|p| format!("{}/{p} at offset {} (end {})", topic.name, next[p], stop[p]))
-                    .collect();
-                return Err(Error::PartitionStuck(format!(
-                    "no message for {} s from {}",
-                    idle_timeout().as_secs(),
-                    waiting.join(", ")
-                )));
+                None => {}
             }
-            None => {}
         }
+        bar.finish_and_clear();
+        // every message below each partition's stop offset was read (offsets may have gaps)
+        for (p, s) in &stop {
+            next.insert(*p, *s);
+        }
+        let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
+        let part = decode_messages(registry, topic, raws, loaded_at, stop).await?;
+        write_rows(&mut writer, &mut decoded, part).await?;
+        Ok(())
     }
-    bar.finish_and_clear();
+    .await;
+    if let Err(e) = read {
+        writer.abort().await;
+        return Err(e);
+    }
     let read_decode_s = started.elapsed().as_secs_f64();
-    // every message below each partition's stop offset was read (offsets may have gaps)
-    for (p, s) in &stop {
-        next.insert(*p, *s);
-    }
-    let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
-    decoded.absorb(decode_messages(registry, topic, raws, loaded_at, stop).await?)?;
     // a message with an unknown schema id ends its partition's range (see the module docs)
     for (p, (offset, id)) in &stopped {
         tracing::error!(
@@ -564,10 +590,10 @@ async fn load_topic(
         next.insert(*p, *offset);
     }
     let Decoded {
-        batches,
         rows,
         quarantine,
         quarantined,
+        ..
     } = decoded;
     let n_msgs = rows + quarantined.len() as u64;
     if n_msgs == 0 && next == stored {
@@ -577,6 +603,10 @@ async fn load_topic(
             ..Default::default()
         });
     }
+
+    // every data file written before anything is committed
+    let files = writer.finish().await?;
+    let n_files = files.len();
 
     // quarantine first (skipping what an interrupted earlier run already put there) …
     let mut ctx = run.commit_context();
@@ -591,9 +621,16 @@ async fn load_topic(
             let mut qctx = ctx.clone();
             qctx.extra.insert(TOPIC_KEY.into(), topic.name.into());
             let check = no_quarantine_since(topic.name, read_at);
-            let c = lake
+            let c = match lake
                 .write_if(&q, CommitKind::Append, &[batch], &qctx, Some(&check))
-                .await?;
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    lake.discard_written(&table, &files).await;
+                    return Err(e);
+                }
+            };
             run.commits.push(c);
         }
     }
@@ -603,7 +640,7 @@ async fn load_topic(
     ctx.input_rows = Some(n_msgs);
     let check = offsets_unchanged(topic.bronze.qualified(), stored);
     let c = lake
-        .write_if(&table, CommitKind::Append, &batches, &ctx, Some(&check))
+        .commit_written_if(&table, CommitKind::Append, files, &ctx, Some(&check))
         .await?;
     run.commits.push(c);
 
@@ -619,6 +656,7 @@ async fn load_topic(
     tracing::debug!(
         topic = topic.name,
         messages = n_msgs,
+        files = n_files,
         read_decode_s,
         total_s = started.elapsed().as_secs_f64(),
         "loaded"
@@ -630,6 +668,26 @@ async fn load_topic(
         offsets: next,
         stopped_at_unknown_schema: stopped,
     })
+}
+
+/// Writes a decoded chunk's rows and keeps its count and quarantine rows in `decoded`.
+async fn write_rows(
+    writer: &mut StreamWriter,
+    decoded: &mut Decoded,
+    mut part: Decoded,
+) -> Result<()> {
+    for batch in std::mem::take(&mut part.batches) {
+        writer.write(&batch)?;
+    }
+    decoded.absorb(part)
+}
+
+/// The day (since 1970-01-01) of a bronze partition value (its one field is `day(ingest_time)`).
+fn day_of(partition: &Struct) -> Option<i32> {
+    match partition.fields() {
+        [Some(Literal::Primitive(PrimitiveLiteral::Int(day)))] => Some(*day),
+        _ => None,
+    }
 }
 
 /// (partition, offset) of a topic's messages in the quarantine at snapshot `at`.

@@ -332,12 +332,41 @@ impl Lake {
         precondition: Option<&Precondition>,
     ) -> Result<CommitOutcome> {
         let table = self.table(ident).await?;
-        let prefix = format!(
-            "{}-{}",
-            sanitize(&ctx.run_id),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let files = write::write_data_files(&table, batches, &prefix).await?;
+        let files = write::write_data_files(&table, batches, &file_prefix(ctx)).await?;
+        self.commit_written_if(ident, kind, files, ctx, precondition)
+            .await
+    }
+
+    /// A writer of `ident`'s data files for a stream of batches; its files are committed with
+    /// [`Lake::commit_written_if`].
+    pub async fn stream_writer(
+        &self,
+        ident: &TableIdent,
+        ctx: &CommitContext,
+    ) -> Result<write::StreamWriter> {
+        write::StreamWriter::new(&self.table(ident).await?, &file_prefix(ctx))
+    }
+
+    /// Deletes data files written for a commit that will not happen (they are unreferenced).
+    pub async fn discard_written(&self, ident: &TableIdent, files: &[iceberg::spec::DataFile]) {
+        match self.table(ident).await {
+            Ok(table) => commit::delete_data_files(&table, files).await,
+            Err(e) => {
+                tracing::warn!(table = %ident, "could not delete uncommitted data files: {e}")
+            }
+        }
+    }
+
+    /// Commits data files already written (by a [`write::StreamWriter`]) as [`Lake::write_if`]
+    /// commits its own.
+    pub async fn commit_written_if(
+        &self,
+        ident: &TableIdent,
+        kind: CommitKind,
+        files: Vec<iceberg::spec::DataFile>,
+        ctx: &CommitContext,
+        precondition: Option<&Precondition>,
+    ) -> Result<CommitOutcome> {
         let rows = files.iter().map(|f| f.record_count()).sum();
         failpoint_before_commit(&files).await;
         let request = commit::CommitRequest {
@@ -769,6 +798,15 @@ fn snapshots_to_expire(md: &TableMetadata, older_than_ms: i64, retain_last: usiz
 /// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
 /// writer announce on stderr that its data files are written, then sleep N ms before it
 /// commits, so a test can `kill -9` it in exactly that window.
+/// Data file names: the run id plus a random part, unique per write.
+fn file_prefix(ctx: &CommitContext) -> String {
+    format!(
+        "{}-{}",
+        sanitize(&ctx.run_id),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
 pub(crate) async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
     if let Some(ms) = std::env::var("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS")
         .ok()

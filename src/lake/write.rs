@@ -231,6 +231,160 @@ pub async fn write_data_files_sized(
     Ok(files)
 }
 
+/// Data files written as a stream of batches arrives (bronze-load): rows are held per
+/// partition until the caller says the stream has moved past the partition
+/// ([`StreamWriter::close_where`]); then its file is written on the runtime's other threads
+/// while the caller reads on. A stream in partition order thus writes one file per partition
+/// and holds only the rows of the partitions still open; a row arriving for a partition
+/// already written goes to another file for it.
+pub struct StreamWriter {
+    qualified: String,
+    schema: ArrowSchemaRef,
+    splitter: Option<Splitter>,
+    builder: Arc<
+        DataFileWriterBuilder<
+            ParquetWriterBuilder,
+            DefaultLocationGenerator,
+            DefaultFileNameGenerator,
+        >,
+    >,
+    /// Rows not yet written, by partition path, with the partition key.
+    pending: HashMap<String, (Option<PartitionKey>, Vec<RecordBatch>)>,
+    writing: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<DataFile>>>>,
+    /// Files written so far.
+    files: Vec<DataFile>,
+    file_io: iceberg::io::FileIO,
+}
+
+impl StreamWriter {
+    /// A writer of `table`'s data files named with `prefix` (a run id plus a random part).
+    pub fn new(table: &Table, prefix: &str) -> Result<StreamWriter> {
+        let metadata = table.metadata();
+        let iceberg_schema = metadata.current_schema().clone();
+        let spec = metadata.default_partition_spec().clone();
+        let splitter = (!spec.is_unpartitioned())
+            .then(|| Splitter::new(iceberg_schema.clone(), spec.clone()))
+            .transpose()?;
+        let rolling = RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(writer_properties(), iceberg_schema),
+            TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+            table.file_io().clone(),
+            DefaultLocationGenerator::new(metadata)?,
+            DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet),
+        );
+        Ok(StreamWriter {
+            qualified: table.identifier().to_string(),
+            schema: arrow_schema(table)?,
+            splitter,
+            builder: Arc::new(DataFileWriterBuilder::new(rolling)),
+            pending: HashMap::new(),
+            writing: Default::default(),
+            files: Vec::new(),
+            file_io: table.file_io().clone(),
+        })
+    }
+
+    /// Adds a batch's rows to the partitions they fall into.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = conform(&self.qualified, &self.schema, batch)?;
+        let parts = match &self.splitter {
+            Some(splitter) => splitter
+                .split(&batch)?
+                .into_iter()
+                .map(|(key, part)| (key.to_path(), Some(key), part))
+                .collect(),
+            None => vec![(String::new(), None, batch)],
+        };
+        for (path, key, part) in parts {
+            self.pending
+                .entry(path)
+                .or_insert_with(|| (key, Vec::new()))
+                .1
+                .push(part);
+        }
+        Ok(())
+    }
+
+    /// Writes the files of the partitions `done` names, in the background: at most
+    /// [`WRITING_AT_ONCE`] at a time, waiting for the oldest beyond that (so memory stays
+    /// bounded when the caller reads faster than files are written).
+    pub async fn close_where(&mut self, done: impl Fn(&Struct) -> bool) -> Result<()> {
+        let finished: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, (key, _))| key.as_ref().is_none_or(|k| done(k.data())))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in finished {
+            let Some((key, parts)) = self.pending.remove(&path) else {
+                continue;
+            };
+            while self.writing.len() >= WRITING_AT_ONCE {
+                self.wait_oldest().await?;
+            }
+            let builder = self.builder.clone();
+            self.writing.push_back(tokio::spawn(async move {
+                let mut writer = builder.build(key).await?;
+                for part in parts {
+                    writer.write(part).await?;
+                }
+                Ok(writer.close().await?)
+            }));
+        }
+        Ok(())
+    }
+
+    async fn wait_oldest(&mut self) -> Result<()> {
+        if let Some(writing) = self.writing.pop_front() {
+            self.files.extend(
+                writing
+                    .await
+                    .map_err(|e| Error::Catalog(format!("writing a data file: {e}")))??,
+            );
+        }
+        Ok(())
+    }
+
+    /// Partitions with rows not yet written.
+    pub fn open_partitions(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Drops what is not written yet and deletes every file written: nothing of an abandoned
+    /// stream stays behind (its files were never referenced by a snapshot).
+    pub async fn abort(mut self) {
+        self.pending.clear();
+        while !self.writing.is_empty() {
+            if let Err(e) = self.wait_oldest().await {
+                tracing::warn!("writing the data files of an abandoned stream: {e}");
+            }
+        }
+        for f in &self.files {
+            if let Err(e) = self.file_io.delete(f.file_path()).await {
+                tracing::warn!(
+                    path = f.file_path(),
+                    "could not delete an uncommitted data file: {e}"
+                );
+            }
+        }
+    }
+
+    /// Writes every partition's file and returns all the data files written.
+    pub async fn finish(mut self) -> Result<Vec<DataFile>> {
+        self.close_where(|_| true).await?;
+        while !self.writing.is_empty() {
+            self.wait_oldest().await?;
+        }
+        Ok(self.files)
+    }
+}
+
+/// Files a [`StreamWriter`] writes at once.
+const WRITING_AT_ONCE: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
