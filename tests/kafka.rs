@@ -1027,7 +1027,8 @@ async fn duplicate_offsets(lake: &olistlake::lake::Lake, table: &str) -> i64 {
 
 /// Issue 12 (1): two bronze-loads at once (both paused before each commit, so they overlap
 /// for certain) never load a message twice: the commit is conditional on the offsets a run
-/// started from, the loser commits nothing and exits 75, a re-run completes. The quarantine
+/// started from, a topic's loser commits nothing of it and the run exits 75, a re-run
+/// completes. The quarantine
 /// gets each poison message once too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_bronze_loads_load_each_message_once() {
@@ -1053,10 +1054,11 @@ async fn concurrent_bronze_loads_load_each_message_once() {
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = [a.status.code(), b.status.code()];
-    assert!(codes.contains(&Some(0)), "one of them wins: {codes:?}");
+    // topics load side by side, so each run may win some topics and lose others
+    assert!(codes.iter().all(|c| matches!(c, Some(0 | 75))), "{codes:?}");
     assert!(
         codes.contains(&Some(75)),
-        "the other loses a race and says so: {codes:?}"
+        "a run that loses a race says so: {codes:?}"
     );
     let loser = if a.status.code() == Some(75) { &a } else { &b };
     let error = summary(loser)["error"].as_str().unwrap().to_string();

@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -43,7 +45,7 @@ use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::tables::BRONZE_QUARANTINE;
 use crate::lake::write::StreamWriter;
-use crate::lake::{CommitKind, Lake, ReadAt, current_ancestry};
+use crate::lake::{CommitKind, CommitOutcome, Lake, ReadAt, current_ancestry};
 use iceberg::spec::{Literal, PrimitiveLiteral, Struct, TableMetadata};
 
 /// Snapshot-summary key of the consumed offsets.
@@ -99,6 +101,9 @@ pub struct TopicLoad {
     /// partition → (offset, schema id).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stopped_at_unknown_schema: BTreeMap<i32, (i64, u32)>,
+    /// The load's commits (quarantine, then rows and offsets).
+    #[serde(skip)]
+    pub commits: Vec<CommitOutcome>,
 }
 
 /// How the loader treats messages whose schema id the registry does not know.
@@ -214,7 +219,6 @@ pub async fn load(
     let loader = Loader {
         lake,
         kafka,
-        consumer: kafka.consumer("olistlake-bronze-load")?,
         registry,
         end_ms: run.interval.end.map(|e| e.and_utc().timestamp_millis()),
         unknown,
@@ -223,17 +227,42 @@ pub async fn load(
     let mut report = BTreeMap::new();
     let mut stopped = Vec::new();
     let mut stuck = Vec::new();
-    for topic in topics {
+    let mut failed = None;
+    // a few topics at a time: one topic's fetching, decoding and last writes overlap
+    // another's; every load runs to its end before any outcome is acted on, so a failed one
+    // never leaves another half done
+    let loads: Vec<Result<TopicLoad>> = {
+        let (loader, run) = (&loader, &*run);
+        let each: Vec<_> = topics
+            .iter()
+            .copied()
+            .map(|topic| load_topic(loader, topic, run))
+            .collect();
+        futures::stream::iter(each)
+            .buffered(TOPICS_AT_ONCE)
+            .collect()
+            .await
+    };
+    // the topics' consumers close together, within one time bound
+    let _ = tokio::task::spawn_blocking(crate::kafka::client::wait_for_closing_consumers).await;
+    for (topic, load) in topics.iter().zip(loads) {
         // a partition that cannot be read past must not keep the other topics from loading
-        let r = match load_topic(&loader, topic, run).await {
+        let mut r = match load {
+            Ok(r) => r,
             Err(Error::PartitionStuck(what)) => {
                 tracing::error!("{what}; going on with the other topics");
                 stuck.push(what);
                 continue;
             }
-            r => r?,
+            // the other topics' outcomes are still recorded; the first failure is the run's
+            Err(e) => {
+                tracing::error!(topic = topic.name, "{e}");
+                failed.get_or_insert(e);
+                continue;
+            }
         };
         any |= r.messages > 0;
+        run.commits.append(&mut r.commits);
         for (p, (offset, id)) in &r.stopped_at_unknown_schema {
             stopped.push(format!(
                 "{}/{p} at offset {offset} (schema id {id})",
@@ -256,6 +285,9 @@ pub async fn load(
     run.metric("rows_loaded", rows);
     run.metric("quarantined", q);
     run.metric("topics", serde_json::to_value(&report).unwrap_or_default());
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if !stuck.is_empty() {
         return Err(Error::PartitionStuck(stuck.join("; ")));
     }
@@ -299,6 +331,9 @@ impl Decoded {
         Ok(())
     }
 }
+
+/// Topics loaded at once.
+const TOPICS_AT_ONCE: usize = 3;
 
 /// Messages read before they are decoded (bounds memory: raw messages are dropped as soon as
 /// their rows exist).
@@ -386,22 +421,16 @@ pub async fn decode_messages(
 struct Loader<'a> {
     lake: &'a Lake,
     kafka: &'a KafkaClient,
-    consumer: crate::kafka::client::BoundedConsumer,
     registry: &'a Registry,
     /// `--end` as record-timestamp milliseconds.
     end_ms: Option<i64>,
     unknown: UnknownSchemas,
 }
 
-async fn load_topic(
-    loader: &Loader<'_>,
-    topic: &'static Topic,
-    run: &mut JobRun,
-) -> Result<TopicLoad> {
+async fn load_topic(loader: &Loader<'_>, topic: &'static Topic, run: &JobRun) -> Result<TopicLoad> {
     let Loader {
         lake,
         kafka,
-        consumer,
         registry,
         end_ms,
         unknown,
@@ -411,6 +440,8 @@ async fn load_topic(
     let started = Instant::now();
     let stored = stored_offsets(lake, topic).await?;
     let mut offsets = stored.clone();
+    // a consumer of its own: topics load side by side
+    let consumer = &kafka.consumer_closed_later("olistlake-bronze-load")?;
     let marks = kafka.watermarks(consumer, topic.name)?;
     if marks.is_empty() {
         tracing::warn!(topic = topic.name, "topic does not exist: nothing to load");
@@ -467,7 +498,15 @@ async fn load_topic(
     // on any failure the files written so far are deleted: nothing of this run stays behind
     let read: Result<()> = async {
         while !open.is_empty() {
-            match consumer.poll(Duration::from_millis(500)) {
+            // never block the thread: the other topics' loads share it
+            let polled = match consumer.poll(Duration::ZERO) {
+                None => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    None
+                }
+                some => some,
+            };
+            match polled {
                 Some(Ok(m)) => {
                     idle_since = Instant::now();
                     let p = m.partition();
@@ -609,6 +648,7 @@ async fn load_topic(
     let n_files = files.len();
 
     // quarantine first (skipping what an interrupted earlier run already put there) …
+    let mut commits = Vec::new();
     let mut ctx = run.commit_context();
     if !quarantined.is_empty() {
         let q = BRONZE_QUARANTINE.ident();
@@ -631,7 +671,7 @@ async fn load_topic(
                     return Err(e);
                 }
             };
-            run.commits.push(c);
+            commits.push(c);
         }
     }
     // … then the rows and the offsets, in one commit, valid only on the offsets read at start
@@ -642,7 +682,7 @@ async fn load_topic(
     let c = lake
         .commit_written_if(&table, CommitKind::Append, files, &ctx, Some(&check))
         .await?;
-    run.commits.push(c);
+    commits.push(c);
 
     // informational: the consumer group's committed offsets follow the table
     let mut commit = TopicPartitionList::new();
@@ -667,6 +707,7 @@ async fn load_topic(
         quarantined: quarantined.len() as u64,
         offsets: next,
         stopped_at_unknown_schema: stopped,
+        commits,
     })
 }
 

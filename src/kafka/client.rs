@@ -112,7 +112,41 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A consumer whose close is bounded by [`CLOSE_TIMEOUT`]: on drop it is closed on a thread of
 /// its own, abandoned (and the process free to exit) if the close does not finish in time.
-pub struct BoundedConsumer(Option<BaseConsumer<EofIsNotAnError>>);
+pub struct BoundedConsumer(Option<BaseConsumer<EofIsNotAnError>>, CloseMode);
+
+/// How a dropped [`BoundedConsumer`] is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseMode {
+    /// The drop waits for the close (bounded).
+    Wait,
+    /// The drop starts the close; [`wait_for_closing_consumers`] waits for it.
+    Later,
+}
+
+/// Closes started by dropped consumers, with the time each may last until.
+static CLOSING: std::sync::Mutex<Vec<(Instant, std::sync::mpsc::Receiver<()>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for the closes of the consumers made with [`KafkaClient::consumer_closed_later`] and
+/// dropped so far, each at most [`CLOSE_TIMEOUT`] after its drop (so several take as long as
+/// one); those still closing then are abandoned.
+pub fn wait_for_closing_consumers() {
+    let pending = std::mem::take(&mut *CLOSING.lock().unwrap_or_else(|e| e.into_inner()));
+    let abandoned = pending
+        .into_iter()
+        .filter(|(until, closed)| {
+            closed
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .is_err()
+        })
+        .count();
+    if abandoned > 0 {
+        tracing::warn!(
+            "{abandoned} Kafka consumer(s) did not close within {} s (broker not answering); abandoned",
+            CLOSE_TIMEOUT.as_secs()
+        );
+    }
+}
 
 impl std::ops::Deref for BoundedConsumer {
     type Target = BaseConsumer<EofIsNotAnError>;
@@ -131,6 +165,13 @@ impl Drop for BoundedConsumer {
             drop(consumer);
             let _ = done.send(());
         });
+        if self.1 == CloseMode::Later {
+            CLOSING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((Instant::now() + CLOSE_TIMEOUT, closed));
+            return;
+        }
         if closed.recv_timeout(CLOSE_TIMEOUT).is_err() {
             tracing::warn!(
                 "the Kafka consumer did not close within {} s (broker not answering); abandoned",
@@ -186,6 +227,15 @@ impl KafkaClient {
         Self::with_options(c)
     }
 
+    /// [`KafkaClient::consumer`] whose drop does not wait for its close: several consumers
+    /// dropped in turn (bronze-load's, one per topic) close together, and
+    /// [`wait_for_closing_consumers`] waits for them once.
+    pub fn consumer_closed_later(&self, group: &str) -> Result<BoundedConsumer> {
+        let mut consumer = self.consumer(group)?;
+        consumer.1 = CloseMode::Later;
+        Ok(consumer)
+    }
+
     /// A consumer for manual assignment; the group id only names the informational commit.
     pub fn consumer(&self, group: &str) -> Result<BoundedConsumer> {
         let mut config = self.base();
@@ -203,7 +253,7 @@ impl KafkaClient {
         let consumer = Self::with_options(config)?
             .create_with_context(EofIsNotAnError)
             .map_err(|e| unreachable("consumer", e))?;
-        Ok(BoundedConsumer(Some(consumer)))
+        Ok(BoundedConsumer(Some(consumer), CloseMode::Wait))
     }
 
     /// Creates the topics that are missing, with infinite retention (record timestamps lie
