@@ -340,11 +340,17 @@ pub fn decimal_to_i128(d: &Decimal) -> std::result::Result<i128, String> {
 /// An unscaled decimal as Avro bytes (minimal big-endian two's complement).
 pub fn i128_to_decimal(v: i128) -> Value {
     let bytes = v.to_be_bytes();
+    Value::Decimal(Decimal::from(shortest_twos_complement(&bytes).to_vec()))
+}
+
+/// The shortest big-endian two's complement of a number given in 16 bytes: leading sign
+/// bytes dropped while the next byte still carries the sign.
+pub(crate) fn shortest_twos_complement(bytes: &[u8; 16]) -> &[u8] {
     let skip = bytes
         .windows(2)
         .take_while(|w| (w[0] == 0 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0))
         .count();
-    Value::Decimal(Decimal::from(bytes[skip..].to_vec()))
+    &bytes[skip..]
 }
 
 #[cfg(test)]

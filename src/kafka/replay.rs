@@ -25,6 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use serde::Serialize;
 
 use super::client::{KafkaClient, SEQ_HEADER};
+use super::codec::shortest_twos_complement;
 use super::flat::{FlatSchema, Prim, long};
 use super::registry::{Registry, value_subject};
 use super::topics::{TOPICS, Topic};
@@ -428,14 +429,9 @@ impl Table {
                         .as_primitive::<Decimal128Type>()
                         .value(r)
                         .to_be_bytes();
-                    let skip = bytes
-                        .windows(2)
-                        .take_while(|w| {
-                            (w[0] == 0 && w[1] & 0x80 == 0) || (w[0] == 0xff && w[1] & 0x80 != 0)
-                        })
-                        .count();
-                    long((bytes.len() - skip) as i64, out);
-                    out.extend_from_slice(&bytes[skip..]);
+                    let bytes = shortest_twos_complement(&bytes);
+                    long(bytes.len() as i64, out);
+                    out.extend_from_slice(bytes);
                 }
                 Put::Millis(c) => long(
                     b.column(c)

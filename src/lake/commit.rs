@@ -155,7 +155,7 @@ pub(crate) async fn commit_files(
         if let Some(check) = precondition
             && let Err(reason) = check(table.metadata())
         {
-            delete_data_files(&table, &files).await;
+            delete_data_files(table.file_io(), &files).await;
             return Err(Error::ConcurrentWrite {
                 table: ident.to_string(),
                 reason,
@@ -167,7 +167,7 @@ pub(crate) async fn commit_files(
             Ok(s) => s,
             Err(e) => {
                 cleanup(&table, &written).await;
-                delete_data_files(&table, &files).await;
+                delete_data_files(table.file_io(), &files).await;
                 return Err(e);
             }
         };
@@ -185,7 +185,7 @@ pub(crate) async fn commit_files(
         last_table = Some(table);
     }
     if let Some(table) = last_table {
-        delete_data_files(&table, &files).await;
+        delete_data_files(table.file_io(), &files).await;
     }
     Err(Error::CommitConflict {
         table: ident.to_string(),
@@ -336,9 +336,9 @@ fn entry_sequence_number(entry: &ManifestEntry, manifest: &ManifestFile) -> Resu
 
 /// Deletes the data files of a commit that was not published (best effort: what is left is an
 /// orphan that `remove-orphan-files` finds).
-pub(crate) async fn delete_data_files(table: &Table, files: &[DataFile]) {
+pub(crate) async fn delete_data_files(file_io: &iceberg::io::FileIO, files: &[DataFile]) {
     for f in files {
-        if let Err(e) = table.file_io().delete(f.file_path()).await {
+        if let Err(e) = file_io.delete(f.file_path()).await {
             tracing::warn!(
                 path = f.file_path(),
                 "could not delete an uncommitted data file: {e}"

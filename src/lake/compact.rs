@@ -169,7 +169,7 @@ impl Lake {
         }
         .await;
         if let Err(e) = written {
-            commit::delete_data_files(&table, &added).await;
+            commit::delete_data_files(table.file_io(), &added).await;
             return Err(e);
         }
         // That the new files hold exactly the rows of the replaced ones is checked by the

@@ -350,7 +350,7 @@ impl Lake {
     /// Deletes data files written for a commit that will not happen (they are unreferenced).
     pub async fn discard_written(&self, ident: &TableIdent, files: &[iceberg::spec::DataFile]) {
         match self.table(ident).await {
-            Ok(table) => commit::delete_data_files(&table, files).await,
+            Ok(table) => commit::delete_data_files(table.file_io(), files).await,
             Err(e) => {
                 tracing::warn!(table = %ident, "could not delete uncommitted data files: {e}")
             }
@@ -795,9 +795,6 @@ fn snapshots_to_expire(md: &TableMetadata, older_than_ms: i64, retain_last: usiz
         .collect()
 }
 
-/// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
-/// writer announce on stderr that its data files are written, then sleep N ms before it
-/// commits, so a test can `kill -9` it in exactly that window.
 /// Data file names: the run id plus a random part, unique per write.
 fn file_prefix(ctx: &CommitContext) -> String {
     format!(
@@ -807,6 +804,9 @@ fn file_prefix(ctx: &CommitContext) -> String {
     )
 }
 
+/// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
+/// writer announce on stderr that its data files are written, then sleep N ms before it
+/// commits, so a test can `kill -9` it in exactly that window.
 pub(crate) async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
     if let Some(ms) = std::env::var("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS")
         .ok()

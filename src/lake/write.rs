@@ -149,6 +149,27 @@ impl Splitter {
     }
 }
 
+type FileWriterBuilder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+/// Parquet data files of `table` in its data folder, named `<prefix>-…`, rolling over to a
+/// new file at `target_size` bytes.
+fn file_writer_builder(
+    table: &Table,
+    prefix: &str,
+    target_size: usize,
+) -> Result<FileWriterBuilder> {
+    let metadata = table.metadata();
+    let rolling = RollingFileWriterBuilder::new(
+        ParquetWriterBuilder::new(writer_properties(), metadata.current_schema().clone()),
+        target_size,
+        table.file_io().clone(),
+        DefaultLocationGenerator::new(metadata)?,
+        DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet),
+    );
+    Ok(DataFileWriterBuilder::new(rolling))
+}
+
 /// Writes the batches as data files of `table`, one or more per partition. `prefix` makes the
 /// file names unique per write (a run id plus a random part).
 pub async fn write_data_files(
@@ -199,17 +220,7 @@ pub async fn write_data_files_sized(
         }
     }
 
-    let location = DefaultLocationGenerator::new(metadata)?;
-    let names = DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet);
-    let parquet = ParquetWriterBuilder::new(writer_properties(), iceberg_schema);
-    let rolling = RollingFileWriterBuilder::new(
-        parquet,
-        target_size,
-        table.file_io().clone(),
-        location,
-        names,
-    );
-    let builder = DataFileWriterBuilder::new(rolling);
+    let builder = file_writer_builder(table, prefix, target_size)?;
 
     // Partitions are independent: write a few at a time (a first load of a day-partitioned
     // table can touch hundreds of partitions). The manifest order of files does not matter.
@@ -241,13 +252,7 @@ pub struct StreamWriter {
     qualified: String,
     schema: ArrowSchemaRef,
     splitter: Option<Splitter>,
-    builder: Arc<
-        DataFileWriterBuilder<
-            ParquetWriterBuilder,
-            DefaultLocationGenerator,
-            DefaultFileNameGenerator,
-        >,
-    >,
+    builder: Arc<FileWriterBuilder>,
     /// Rows not yet written, by partition path, with the partition key.
     pending: HashMap<String, (Option<PartitionKey>, Vec<RecordBatch>)>,
     writing: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<DataFile>>>>,
@@ -265,18 +270,16 @@ impl StreamWriter {
         let splitter = (!spec.is_unpartitioned())
             .then(|| Splitter::new(iceberg_schema.clone(), spec.clone()))
             .transpose()?;
-        let rolling = RollingFileWriterBuilder::new(
-            ParquetWriterBuilder::new(writer_properties(), iceberg_schema),
+        let builder = file_writer_builder(
+            table,
+            prefix,
             TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
-            table.file_io().clone(),
-            DefaultLocationGenerator::new(metadata)?,
-            DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet),
-        );
+        )?;
         Ok(StreamWriter {
             qualified: table.identifier().to_string(),
             schema: arrow_schema(table)?,
             splitter,
-            builder: Arc::new(DataFileWriterBuilder::new(rolling)),
+            builder: Arc::new(builder),
             pending: HashMap::new(),
             writing: Default::default(),
             files: Vec::new(),
@@ -362,14 +365,7 @@ impl StreamWriter {
                 tracing::warn!("writing the data files of an abandoned stream: {e}");
             }
         }
-        for f in &self.files {
-            if let Err(e) = self.file_io.delete(f.file_path()).await {
-                tracing::warn!(
-                    path = f.file_path(),
-                    "could not delete an uncommitted data file: {e}"
-                );
-            }
-        }
+        super::commit::delete_data_files(&self.file_io, &self.files).await;
     }
 
     /// Writes every partition's file and returns all the data files written.
