@@ -30,12 +30,15 @@ WITH open_orders AS (
     FROM status_first
     WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL
 ),
+-- (the first row of each order in (order_id, order_item_id) order: one window over the
+-- sorted items of the open orders, cheaper than a window partitioned by order)
 first_item AS (
     SELECT order_id, product_id, seller_id FROM (
         SELECT order_id, product_id, seller_id,
-               row_number() OVER (PARTITION BY order_id ORDER BY order_item_id) AS _n
-        FROM latest_order_item)
-    WHERE _n = 1
+               lag(order_id) OVER (ORDER BY order_id, order_item_id) AS _previous_order
+        FROM latest_order_item
+        WHERE order_id IN (SELECT order_id FROM open_orders))
+    WHERE order_id IS DISTINCT FROM _previous_order
 ),
 overall_segment AS (
     SELECT product_id, seller_id, segment
