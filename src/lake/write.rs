@@ -220,24 +220,39 @@ pub async fn write_data_files_sized(
         }
     }
 
-    let builder = file_writer_builder(table, prefix, target_size)?;
+    let builder = Arc::new(file_writer_builder(table, prefix, target_size)?);
 
-    // Partitions are independent: write a few at a time (a first load of a day-partitioned
-    // table can touch hundreds of partitions). The manifest order of files does not matter.
+    // Partitions are independent: write several at a time, each on the runtime's threads so
+    // that their Parquet encoding uses every core (a first load of a day-partitioned table can
+    // touch hundreds of partitions). The manifest order of files does not matter.
     let writes = groups.into_values().map(|(key, parts)| {
-        let builder = &builder;
-        async move {
+        let builder = builder.clone();
+        tokio::spawn(async move {
             let mut writer = builder.build(key).await?;
             for part in parts {
                 writer.write(part).await?;
             }
-            writer.close().await
-        }
+            Ok::<_, Error>(writer.close().await?)
+        })
     });
     let mut files = Vec::new();
-    let mut stream = futures::stream::iter(writes).buffer_unordered(4);
+    let mut failed = None;
+    let mut stream = futures::stream::iter(writes).buffer_unordered(WRITING_AT_ONCE);
     while let Some(written) = stream.next().await {
-        files.extend(written?);
+        let written = written
+            .map_err(|e| Error::Catalog(format!("writing a data file: {e}")))
+            .and_then(|w| w);
+        match written {
+            Ok(written) => files.extend(written),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        // nothing of a failed write stays behind: its files were never referenced
+        super::commit::delete_data_files(table.file_io(), &files).await;
+        return Err(e);
     }
     Ok(files)
 }
@@ -378,7 +393,7 @@ impl StreamWriter {
     }
 }
 
-/// Files a [`StreamWriter`] writes at once.
+/// Files written at once (by a [`StreamWriter`], and by [`write_data_files_sized`]).
 const WRITING_AT_ONCE: usize = 16;
 
 #[cfg(test)]
