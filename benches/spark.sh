@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The seed system's engine beside the project's: the silver and gold transforms as a full
-# refresh on Apache Spark (PySpark 3.5, local[2], Iceberg Spark runtime;
-# benches/spark_transforms.py runs the project's models in Spark SQL) and on olistlake
-# (full refresh, and one day: Black Friday 2017), on the same bronze Iceberg tables, at the
+# refresh on olistlake (then one day: Black Friday 2017) and on Apache Spark (PySpark 3.5,
+# local[2], Iceberg Spark runtime; tests/support/spark_jobs.py, the transforms written as
+# PySpark DataFrame jobs from the specification), on the same bronze Iceberg tables, at the
 # given scales. Prints wall time and peak memory of the whole process tree (the JVM included),
-# then the rows each engine wrote per table.
+# then per table the rows each engine wrote and the rows only one of them has (Spark compares
+# its tables with the project's, after its timed run).
 # Usage: benches/spark.sh [SCALE...] (default: 1 10). PROFILE=release for release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,14 +33,6 @@ for s in ${@:-1 10}; do
   export OLISTLAKE_WAREHOUSE="$WORK/lake"
   "$BIN/examples/land-bronze" "$WORK/prepared" >/dev/null
 
-  # Spark first: it writes its own namespaces, which olistlake never reads
-  read -r wall mib < <(measure "$SPARK_PY" benches/spark_transforms.py \
-    --uri "sqlite:$WORK/lake/catalog.db" --warehouse "file://$WORK/lake" --end "$END") \
-    || { echo "Spark failed:"; tail -20 "$WORK/out.err"; exit 1; }
-  printf '%-9s %6s %-5s %8s %9s\n' spark "$s" full "$wall" "$mib"
-  python3 -c 'import json,sys; [print(k, v) for k, v in json.load(open(sys.argv[1])).items()]' \
-    "$WORK/out" >"$WORK/rows-spark"
-
   for run in full day; do
     args=(--full-refresh --end "$END")
     [ "$run" = day ] && args=(--start 2017-11-24 --end 2017-11-25)
@@ -54,9 +47,22 @@ for s in ${@:-1 10}; do
     printf '%-9s %6s %-5s %8s %9s\n' olistlake "$s" "$run" "$total" "$peak"
   done
 
-  echo "rows written by the full refresh, scale $s:"
-  printf '  %-36s %10s %10s\n' table spark olistlake
-  sort "$WORK/rows-spark" | while read -r table n; do
-    printf '  %-36s %10s %10s\n' "$table" "$n" "$(awk -v t="$table" '$1 == t {print $2}' "$WORK/rows-olistlake")"
-  done
+  # Spark's own namespaces, which olistlake never reads; timed without the comparison
+  spark_run=("$SPARK_PY" tests/support/spark_jobs.py --uri "sqlite:$WORK/lake/catalog.db"
+    --warehouse "file://$WORK/lake" --end "$END")
+  read -r wall mib < <(measure "${spark_run[@]}") || { echo "Spark failed:"; tail -20 "$WORK/out.err"; exit 1; }
+  printf '%-9s %6s %-5s %8s %9s\n' spark "$s" full "$wall" "$mib"
+  "${spark_run[@]}" --compare >"$WORK/compare" 2>"$WORK/compare.err" \
+    || { echo "Spark's comparison failed:"; tail -20 "$WORK/compare.err"; exit 1; }
+
+  echo "rows written by the full refresh, scale $s (only_*: rows the other engine lacks):"
+  python3 - "$WORK/compare" "$WORK/rows-olistlake" <<'PY'
+import json, sys
+spark = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+ours = dict(line.split() for line in open(sys.argv[2]))
+print(f"  {'table':<36} {'spark':>10} {'olistlake':>10} {'only_spark':>11} {'only_ours':>10}")
+for t, n in sorted(spark["rows"].items()):
+    c = spark["compare"][t]
+    print(f"  {t:<36} {n:>10} {ours.get(t, '-'):>10} {c['only_spark']:>11} {c['only_olistlake']:>10}")
+PY
 done
