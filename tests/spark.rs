@@ -2,6 +2,7 @@
 //! lake the jobs write: it reads every silver and gold table through the JDBC catalog (SQLite,
 //! PostgreSQL) and through a REST catalog with exactly the rows DataFusion reads, and its
 //! maintenance procedures commit snapshots the next olistlake run builds on with nothing lost.
+//! And the transforms written a second time as PySpark jobs compute the same tables.
 //! `tests/support/spark.sh install` (run by `tests/run.sh`) provides PySpark and the jars.
 
 mod common;
