@@ -9,13 +9,21 @@
 # `files` is the data files the run's scans opened, over every table it read (a file read by
 # two statements counts twice: metrics.inputs.*.file_opens).
 # Bronze is landed without a broker (cargo run --example land-bronze). Prints wall time and
-# peak memory per run. Usage: benches/transforms.sh [SCALE...] (default: 1 10)
+# peak memory per run. Beside the full refresh, DuckDB (PyPI, its own venv) runs the same
+# models (benches/duckdb_transforms.py: jobs/*.sql over the bronze Parquet files, each table
+# written as Parquet), and the rows each wrote per table are printed side by side.
+# Usage: benches/transforms.sh [SCALE...] (default: 1 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
 PROFILE="${PROFILE:-dev}"
 cargo build -q --profile "$PROFILE" --bins --example land-bronze
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+DUCKDB_VENV="$HOME/.cache/olistlake/venv-duckdb"
+DUCKDB_VERSION=2.0.1
+if ! "$DUCKDB_VENV/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
+  python3 -m venv "$DUCKDB_VENV" && "$DUCKDB_VENV/bin/pip" install -q "duckdb==$DUCKDB_VERSION"
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
@@ -42,10 +50,28 @@ for SCALE in "${@:-1 10}"; do
         rows=$(field 'sum(v["rows_written"] for v in s["metrics"].get("tables", {}).values())')
         files=$(field 'sum(v["file_opens"] for v in s["metrics"].get("inputs", {}).values())')
         printf '%-14s %6s %-14s %8s %9s %10s %7s\n' "$job" "$s" "$label" "$wall" "$mib" "$rows" "$files"
+        if [ "$label" = full ]; then
+          field '"\n".join(k + " " + str(v["rows_written"]) for k, v in s["metrics"]["tables"].items())' >>"$WORK/rows-olistlake"
+        fi
       done
     }
     next_day() { date -u -d "$1 + 1 day" +%F; }
+    rm -f "$WORK/rows-olistlake"
     runs full --full-refresh --end 2018-11-01
+    read -r wall mib < <(measure "$DUCKDB_VENV/bin/python" benches/duckdb_transforms.py \
+      --lake "$WORK/lake" --out "$WORK/duckdb" --end 2018-11-01)
+    grep -q '^{' "$WORK/out" || { echo "DuckDB failed:"; tail -5 "$WORK/err"; exit 1; }
+    cp "$WORK/out" "$WORK/rows-duckdb"
+    printf '%-14s %6s %-14s %8s %9s %10s\n' duckdb "$s" full "$wall" "$mib" \
+      "$(python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1])).values()))' "$WORK/rows-duckdb")"
+    python3 - "$WORK/rows-duckdb" "$WORK/rows-olistlake" <<'PY'
+import json, sys
+duck = json.load(open(sys.argv[1]))
+ours = dict(line.split() for line in open(sys.argv[2]) if line.strip())
+for t, n in sorted(duck.items()):
+    mark = "" if str(n) == ours.get(t) else "   <- differs"
+    print(f"  rows {t:<36} duckdb {n:>9}  olistlake {ours.get(t, '-'):>9}{mark}")
+PY
     for d in $DAYS; do runs "day $d" --start "$d" --end "$(next_day "$d")"; done
     runs empty --start 2018-11-30 --end 2018-12-01
     # the daily schedule: history caught up to the day, then the day landed and run
