@@ -222,27 +222,16 @@ pub async fn write_data_files_sized(
 
     let builder = Arc::new(file_writer_builder(table, prefix, target_size)?);
 
-    // Partitions are independent: write several at a time, each on the runtime's threads so
-    // that their Parquet encoding uses every core (a first load of a day-partitioned table can
-    // touch hundreds of partitions). The manifest order of files does not matter.
-    let writes = groups.into_values().map(|(key, parts)| {
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let mut writer = builder.build(key).await?;
-            for part in parts {
-                writer.write(part).await?;
-            }
-            Ok::<_, Error>(writer.close().await?)
-        })
-    });
+    // Partitions are independent: write several at a time (a first load of a day-partitioned
+    // table can touch hundreds of partitions). The manifest order of files does not matter.
+    let writes = groups
+        .into_values()
+        .map(|(key, parts)| spawn_partition_write(builder.clone(), key, parts));
     let mut files = Vec::new();
     let mut failed = None;
     let mut stream = futures::stream::iter(writes).buffer_unordered(WRITING_AT_ONCE);
     while let Some(written) = stream.next().await {
-        let written = written
-            .map_err(|e| Error::Catalog(format!("writing a data file: {e}")))
-            .and_then(|w| w);
-        match written {
+        match written_files(written) {
             Ok(written) => files.extend(written),
             Err(e) => {
                 failed.get_or_insert(e);
@@ -343,25 +332,15 @@ impl StreamWriter {
             while self.writing.len() >= WRITING_AT_ONCE {
                 self.wait_oldest().await?;
             }
-            let builder = self.builder.clone();
-            self.writing.push_back(tokio::spawn(async move {
-                let mut writer = builder.build(key).await?;
-                for part in parts {
-                    writer.write(part).await?;
-                }
-                Ok(writer.close().await?)
-            }));
+            self.writing
+                .push_back(spawn_partition_write(self.builder.clone(), key, parts));
         }
         Ok(())
     }
 
     async fn wait_oldest(&mut self) -> Result<()> {
         if let Some(writing) = self.writing.pop_front() {
-            self.files.extend(
-                writing
-                    .await
-                    .map_err(|e| Error::Catalog(format!("writing a data file: {e}")))??,
-            );
+            self.files.extend(written_files(writing.await)?);
         }
         Ok(())
     }
@@ -391,6 +370,29 @@ impl StreamWriter {
         }
         Ok(self.files)
     }
+}
+
+/// Writes one partition's rows as data files, on the runtime's threads (so that partitions
+/// written at once encode on every core).
+fn spawn_partition_write(
+    builder: Arc<FileWriterBuilder>,
+    key: Option<PartitionKey>,
+    parts: Vec<RecordBatch>,
+) -> tokio::task::JoinHandle<Result<Vec<DataFile>>> {
+    tokio::spawn(async move {
+        let mut writer = builder.build(key).await?;
+        for part in parts {
+            writer.write(part).await?;
+        }
+        Ok(writer.close().await?)
+    })
+}
+
+/// The files of a finished [`spawn_partition_write`].
+fn written_files(
+    joined: std::result::Result<Result<Vec<DataFile>>, tokio::task::JoinError>,
+) -> Result<Vec<DataFile>> {
+    joined.map_err(|e| Error::Catalog(format!("writing a data file: {e}")))?
 }
 
 /// Files written at once (by a [`StreamWriter`], and by [`write_data_files_sized`]).
