@@ -1399,7 +1399,8 @@ async fn killed_mid_run_then_rerun_completes() {
     }
 }
 
-/// Interop: pyiceberg reads every silver and gold table with the rows DataFusion reads.
+/// Interop: pyiceberg reads every silver and gold table with the rows DataFusion reads; every
+/// table's files carry the codec its definition names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyiceberg_reads_every_silver_and_gold_table() {
     let env = LakeEnv::new(Backend::LocalSqlite);
@@ -1423,6 +1424,36 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
         assert!(!ours.is_empty(), "{q} is empty");
         assert_eq!(ours, theirs, "{q}: pyiceberg and DataFusion differ");
     }
+    // every data file is compressed as its table's `write.parquet.compression-codec` says
+    // (snappy for bronze and state, zstd for silver and gold)
+    let mut checked = 0;
+    for def in tables::ALL.iter().filter(|d| d.namespace != "ops") {
+        let files = lake.data_files(&def.ident(), None).await.unwrap();
+        checked += usize::from(!files.is_empty());
+        let want = match def.codec() {
+            "snappy" => "SNAPPY",
+            _ => "ZSTD",
+        };
+        for f in files.iter().take(3) {
+            let path = f
+                .path
+                .trim_start_matches("file://")
+                .trim_start_matches("file:");
+            let reader = parquet::file::reader::SerializedFileReader::new(
+                std::fs::File::open(path).unwrap(),
+            )
+            .unwrap();
+            use parquet::file::reader::FileReader;
+            let md = reader.metadata();
+            for rg in md.row_groups() {
+                for col in rg.columns() {
+                    let got = format!("{:?}", col.compression());
+                    assert!(got.starts_with(want), "{def} {path}: {got}, want {want}");
+                }
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} tables have data files");
 }
 
 /// The pipeline on an Iceberg REST catalog server: the history, then two days, give the same

@@ -1,4 +1,5 @@
-//! Writing Arrow record batches as Iceberg data files (Parquet, zstd), split by partition.
+//! Writing Arrow record batches as Iceberg data files (Parquet, compressed as the table's
+//! `write.parquet.compression-codec` says), split by partition.
 //!
 //! Files are written before any commit; a crash before the commit leaves them unreferenced
 //! (invisible to readers) and `expire-snapshots` never deletes files a snapshot still uses.
@@ -24,7 +25,7 @@ use iceberg::writer::file_writer::location_generator::{
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
@@ -90,10 +91,61 @@ pub fn conform(
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
-        .build()
+/// The table property naming the Parquet codec, and its level (Iceberg's names).
+pub const CODEC_PROPERTY: &str = "write.parquet.compression-codec";
+pub const CODEC_LEVEL_PROPERTY: &str = "write.parquet.compression-level";
+
+/// The Parquet codec the table's properties ask for: Iceberg's codec names (`zstd`, the
+/// default, at level 3 unless a level is set; `snappy`, `gzip`, `brotli`, `lz4`,
+/// `uncompressed`). An unknown name or level is an error naming the table.
+pub fn table_compression(table: &str, properties: &HashMap<String, String>) -> Result<Compression> {
+    let codec = properties
+        .get(CODEC_PROPERTY)
+        .map(|c| c.to_ascii_lowercase());
+    let level = properties
+        .get(CODEC_LEVEL_PROPERTY)
+        .map(|l| {
+            l.trim().parse::<i32>().map_err(|_| {
+                Error::Config(format!(
+                    "{table}: {CODEC_LEVEL_PROPERTY} `{l}` is not a number"
+                ))
+            })
+        })
+        .transpose()?;
+    let bad_level = |e: parquet::errors::ParquetError| {
+        Error::Config(format!("{table}: {CODEC_LEVEL_PROPERTY}: {e}"))
+    };
+    Ok(match codec.as_deref().unwrap_or("zstd") {
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3)).map_err(bad_level)?),
+        "snappy" => Compression::SNAPPY,
+        "gzip" => Compression::GZIP(match level {
+            Some(l) => GzipLevel::try_new(l as u32).map_err(bad_level)?,
+            None => GzipLevel::default(),
+        }),
+        "brotli" => Compression::BROTLI(match level {
+            Some(l) => BrotliLevel::try_new(l as u32).map_err(bad_level)?,
+            None => BrotliLevel::default(),
+        }),
+        // Iceberg's `lz4` is Parquet's LZ4_RAW (the framed Hadoop variant is deprecated)
+        "lz4" => Compression::LZ4_RAW,
+        "uncompressed" | "none" => Compression::UNCOMPRESSED,
+        other => {
+            return Err(Error::Config(format!(
+                "{table}: {CODEC_PROPERTY} `{other}` is not one of zstd, snappy, gzip, brotli, \
+                 lz4, uncompressed"
+            )));
+        }
+    })
+}
+
+fn writer_properties(table: &Table) -> Result<WriterProperties> {
+    let compression = table_compression(
+        &table.identifier().to_string(),
+        table.metadata().properties(),
+    )?;
+    Ok(WriterProperties::builder()
+        .set_compression(compression)
+        .build())
 }
 
 /// Splits batches by partition value in one pass over the rows. (The crate's
@@ -161,7 +213,7 @@ fn file_writer_builder(
 ) -> Result<FileWriterBuilder> {
     let metadata = table.metadata();
     let rolling = RollingFileWriterBuilder::new(
-        ParquetWriterBuilder::new(writer_properties(), metadata.current_schema().clone()),
+        ParquetWriterBuilder::new(writer_properties(table)?, metadata.current_schema().clone()),
         target_size,
         table.file_io().clone(),
         DefaultLocationGenerator::new(metadata)?,
@@ -404,6 +456,49 @@ mod tests {
     use arrow::array::{Int64Array, TimestampMicrosecondArray};
     use iceberg::arrow::RecordBatchPartitionSplitter;
     use iceberg::spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
+
+    fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_codec_is_the_tables_property_and_zstd_by_default() {
+        let level3 = Compression::ZSTD(ZstdLevel::try_new(3).unwrap());
+        assert_eq!(table_compression("t", &props(&[])).unwrap(), level3);
+        let snappy = props(&[(CODEC_PROPERTY, "SNAPPY")]);
+        assert_eq!(
+            table_compression("t", &snappy).unwrap(),
+            Compression::SNAPPY
+        );
+        let zstd9 = props(&[(CODEC_PROPERTY, "zstd"), (CODEC_LEVEL_PROPERTY, "9")]);
+        assert_eq!(
+            table_compression("t", &zstd9).unwrap(),
+            Compression::ZSTD(ZstdLevel::try_new(9).unwrap())
+        );
+        let none = props(&[(CODEC_PROPERTY, "uncompressed")]);
+        assert_eq!(
+            table_compression("t", &none).unwrap(),
+            Compression::UNCOMPRESSED
+        );
+    }
+
+    #[test]
+    fn an_unknown_codec_or_level_names_the_table() {
+        let lzo = props(&[(CODEC_PROPERTY, "lzo")]);
+        let e = table_compression("bronze.order_item", &lzo)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bronze.order_item") && e.contains("lzo"), "{e}");
+        let level = props(&[(CODEC_PROPERTY, "zstd"), (CODEC_LEVEL_PROPERTY, "99")]);
+        let e = table_compression("gold.x", &level).unwrap_err().to_string();
+        assert!(
+            e.contains("gold.x") && e.contains(CODEC_LEVEL_PROPERTY),
+            "{e}"
+        );
+    }
 
     #[test]
     fn splits_like_the_crates_splitter_in_one_pass() {
