@@ -24,7 +24,6 @@ use iceberg::io::{FileIO, FileIOBuilder};
 use iceberg::spec::{ManifestList, SnapshotRef, Struct, TableMetadata};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
-use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
 pub use commit::{CommitKind, CommitOutcome, Precondition, RetryPolicy};
@@ -151,7 +150,7 @@ impl Lake {
     /// Connects to the catalog and checks the warehouse is reachable.
     pub async fn open(config: &LakeConfig) -> Result<Lake> {
         let (catalog, publisher) = catalog::open(config).await?;
-        let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
+        let file_io = FileIOBuilder::new(catalog::storage_factory(config))
             .with_props(config.storage_props.clone())
             .build();
         let lake = Lake {
