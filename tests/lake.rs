@@ -407,6 +407,67 @@ async fn all_tables_created_and_readable_by_pyiceberg() {
     }
 }
 
+/// A process parses each metadata file once: a table whose catalog pointer has not moved is
+/// served from memory (metadata files are immutable), including the one this process just
+/// published; once another writer moves the pointer, the next load reads the new file.
+#[tokio::test]
+async fn a_table_is_parsed_once_per_metadata_file_and_reread_after_another_writer() {
+    let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    let first = lake
+        .write(
+            &id,
+            CommitKind::Append,
+            &[rows("2017-11-23", 3, "a")],
+            &ctx("append"),
+        )
+        .await
+        .unwrap();
+    let path = first
+        .metadata_location
+        .trim_start_matches("file://")
+        .to_string();
+    assert!(std::path::Path::new(&path).exists(), "{path}");
+    let original = std::fs::read(&path).unwrap();
+    // unreadable on disk: only a load that reads the file again can notice
+    std::fs::write(&path, b"not metadata").unwrap();
+    for _ in 0..2 {
+        let table = lake.table(&id).await.unwrap();
+        assert_eq!(
+            table.metadata_location(),
+            Some(first.metadata_location.as_str())
+        );
+        assert_eq!(
+            table.metadata().current_snapshot_id(),
+            Some(first.snapshot_id)
+        );
+    }
+    // a new process (a new handle) does read it
+    assert!(env.lake().await.table(&id).await.is_err());
+    std::fs::write(&path, &original).unwrap();
+
+    // another writer commits: the pointer moves and the first handle sees its snapshot
+    let second = env
+        .lake()
+        .await
+        .write(
+            &id,
+            CommitKind::Append,
+            &[rows("2017-11-24", 4, "b")],
+            &ctx("append"),
+        )
+        .await
+        .unwrap();
+    let table = lake.table(&id).await.unwrap();
+    assert_eq!(
+        table.metadata().current_snapshot_id(),
+        Some(second.snapshot_id)
+    );
+    assert_eq!(
+        per_partition(&lake).await,
+        BTreeMap::from([("day=2017-11-23".into(), 3), ("day=2017-11-24".into(), 4)])
+    );
+}
+
 /// Issue 13 (2): 300 appends to one table; its current snapshot lists fewer than
 /// `commit.manifest.min-count-to-merge` (Iceberg's default, 100) plus one manifests, as
 /// pyiceberg counts them; pyiceberg and DataFusion read the same rows at the first, a middle

@@ -27,6 +27,7 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
+use super::table_cache::{CachedCatalog, LoadedTables};
 use crate::config::{CatalogUri, LakeConfig, Warehouse};
 use crate::error::{Error, Result};
 
@@ -98,7 +99,9 @@ pub(crate) async fn open(cfg: &LakeConfig) -> Result<(Arc<dyn Catalog>, Publishe
         catalog_name: cfg.catalog_name.clone(),
         dollar: matches!(cfg.catalog, CatalogUri::Postgres(_)),
     };
-    Ok((Arc::new(catalog), Publisher::Sql(pointer)))
+    let loaded = LoadedTables::default();
+    let catalog = CachedCatalog::new(Arc::new(catalog), pointer.clone(), loaded.clone());
+    Ok((Arc::new(catalog), Publisher::Sql(pointer, loaded)))
 }
 
 async fn open_rest(cfg: &LakeConfig, uri: &str) -> Result<(Arc<dyn Catalog>, Publisher)> {
@@ -120,7 +123,9 @@ async fn open_rest(cfg: &LakeConfig, uri: &str) -> Result<(Arc<dyn Catalog>, Pub
 /// How a new table metadata is made current.
 #[derive(Debug, Clone)]
 pub(crate) enum Publisher {
-    Sql(MetadataPointer),
+    /// The catalog's pointer, and the tables this process has loaded (a published commit is
+    /// added, so reading the table again parses nothing).
+    Sql(MetadataPointer, LoadedTables),
     Rest(RestCommitter),
 }
 
@@ -144,13 +149,14 @@ impl Publisher {
             .metadata_location()
             .ok_or_else(|| Error::Catalog(format!("{ident} has no metadata location")))?;
         match self {
-            Publisher::Sql(pointer) => {
+            Publisher::Sql(pointer, loaded) => {
                 let location = MetadataLocation::from_str(old)?
                     .with_next_version()
                     .with_new_metadata(&built.metadata);
                 built.metadata.write_to(base.file_io(), &location).await?;
                 let location = location.to_string();
                 if pointer.swap(ident, old, &location).await? {
+                    loaded.published(base, built.metadata, &location);
                     Ok(Published::Won(location))
                 } else {
                     let _ = base.file_io().delete(&location).await;
@@ -420,6 +426,25 @@ impl MetadataPointer {
                 }
                 acc
             })
+    }
+
+    /// The metadata file the catalog points at for `table` (None: no such table).
+    pub(crate) async fn current(&self, table: &TableIdent) -> Result<Option<String>> {
+        let sql = self.sql(&format!(
+            "SELECT metadata_location FROM {CATALOG_TABLE} \
+             WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?"
+        ));
+        let namespace = table.namespace().join(".");
+        let row: Option<(Option<String>,)> = sqlx::query_as(&sql)
+            .bind(&self.catalog_name)
+            .bind(&namespace)
+            .bind(table.name())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| {
+                Error::Catalog(format!("reading the metadata location of {table}: {e}"))
+            })?;
+        Ok(row.and_then(|(location,)| location))
     }
 
     /// Compare-and-swap: publishes `new` only if the table still points at `old`.

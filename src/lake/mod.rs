@@ -11,6 +11,7 @@ pub mod consistent;
 mod orphans;
 pub mod read;
 pub mod scanned;
+mod table_cache;
 pub mod tables;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -216,8 +217,19 @@ impl Lake {
         }
     }
 
-    /// Creates the namespaces and tables that do not exist yet (safe to race).
+    /// Creates the namespaces and tables that do not exist yet (safe to race), and adds the
+    /// columns their definitions have gained to the tables that do.
     pub async fn ensure_tables(&self, defs: &[&TableDef]) -> Result<()> {
+        self.ensure_tables_evolving(defs, &|_| true).await
+    }
+
+    /// As [`Lake::ensure_tables`], checking the columns only of the existing tables `evolve`
+    /// picks: the check loads the table, which parses its whole metadata file.
+    pub async fn ensure_tables_evolving(
+        &self,
+        defs: &[&TableDef],
+        evolve: &(dyn Fn(&TableDef) -> bool + Sync),
+    ) -> Result<()> {
         let mut namespaces: Vec<&str> = defs.iter().map(|d| d.namespace).collect();
         namespaces.dedup();
         for ns in namespaces {
@@ -232,7 +244,9 @@ impl Lake {
         for def in defs {
             let ident = def.ident();
             if self.catalog.table_exists(&ident).await? {
-                self.add_new_columns(def).await?;
+                if evolve(def) {
+                    self.add_new_columns(def).await?;
+                }
                 continue;
             }
             let creation = TableCreation::builder()
@@ -539,7 +553,16 @@ impl Lake {
     /// A DataFusion session over the lake, for jobs that run several statements: each table
     /// pinned to one snapshot, and its scans counted.
     pub async fn session(&self, at: &ReadAt) -> Result<LakeSession> {
-        read::session(self.catalog.as_ref(), at).await
+        read::session(self.catalog.as_ref(), at, &|_| true).await
+    }
+
+    /// A session holding only the tables `wanted` names (`namespace.table`).
+    pub async fn session_of(
+        &self,
+        at: &ReadAt,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<LakeSession> {
+        read::session(self.catalog.as_ref(), at, wanted).await
     }
 
     /// Expires snapshots older than `older_than_ms` (keeping the newest `retain_last` and the

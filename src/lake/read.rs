@@ -78,7 +78,13 @@ pub struct LakeSession {
 }
 
 /// A session with every table registered, read as `at` says.
-pub(crate) async fn session(catalog: &dyn Catalog, at: &ReadAt) -> Result<LakeSession> {
+/// `wanted` picks the tables (`namespace.table`) the session holds: each one loaded means its
+/// whole metadata file parsed, which after a long history of daily commits is not free.
+pub(crate) async fn session(
+    catalog: &dyn Catalog,
+    at: &ReadAt,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<LakeSession> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_target_partitions(2);
@@ -93,6 +99,9 @@ pub(crate) async fn session(catalog: &dyn Catalog, at: &ReadAt) -> Result<LakeSe
         let schema = Arc::new(MemorySchemaProvider::new());
         for ident in catalog.list_tables(&ns).await? {
             let qualified = ident.to_string();
+            if !wanted(&qualified) {
+                continue;
+            }
             let table = catalog.load_table(&ident).await?;
             let snapshot = match pick_snapshot(&table, &qualified, at)? {
                 None => continue,
@@ -144,6 +153,6 @@ pub(crate) async fn sql(
     query: &str,
     at: &ReadAt,
 ) -> Result<Vec<RecordBatch>> {
-    let session = session(catalog, at).await?;
+    let session = session(catalog, at, &|_| true).await?;
     Ok(session.ctx.sql(query).await?.collect().await?)
 }

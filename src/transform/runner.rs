@@ -104,7 +104,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let models = spec.models()?;
     let mut clock = Phases::default();
     clock.elapsed();
-    lake.ensure_tables(tables::ALL).await?;
+    // Every table exists after a run (dashboards and the next jobs can query them), but only
+    // the job's own (what it reads and writes) are loaded: each load parses the table's whole
+    // metadata file, which lists every snapshot it keeps.
+    let own = |qualified: &str| {
+        spec.reads(qualified) || models.iter().any(|m| m.table.qualified() == qualified)
+    };
+    lake.ensure_tables_evolving(tables::ALL, &|t| own(&t.qualified()))
+        .await?;
     if spec.name == "gold-bcg" {
         guard_category(lake, opts, run.full_refresh).await?;
     } else {
@@ -123,7 +130,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         as_of_ms: None,
         snapshots: lake.consistent_snapshots(&silver).await?,
     };
-    let session = lake.session(&read_at).await?;
+    let session = lake.session_of(&read_at, &own).await?;
     // Bronze as the compacted state plus the files added since (see `transform::state`).
     let state_use = if spec.keeps_state {
         StateUse::Keep {
