@@ -644,6 +644,21 @@ async fn compute(
             } else {
                 ""
             };
+            // A restricted run reads the table twice (the rows in scope, and the rows it
+            // keeps): read its files once, into memory.
+            let table = if restricted {
+                let current = format!("{}__current", m.name());
+                let sql = format!(
+                    "SELECT {} FROM {}",
+                    m.table.column_list(),
+                    m.table.qualified()
+                );
+                let (schema, rows) = query(ctx, m.file, &sql).await?;
+                register(ctx, &current, schema, rows)?;
+                current
+            } else {
+                m.table.qualified()
+            };
             let mut touched = execute(
                 ctx,
                 m.file,
@@ -654,17 +669,14 @@ async fn compute(
                 execute(
                     ctx,
                     m.file,
-                    &format!(
-                        "SELECT * FROM {} WHERE {predicate}{limit}",
-                        m.table.qualified()
-                    ),
+                    &format!("SELECT * FROM {table} WHERE {predicate}{limit}"),
                 )
                 .await?,
             );
             // A restricted model holds only the rows of its scope: the partitions it rewrites
             // keep their other rows (no input of theirs is in the interval).
             let source = if restricted {
-                let (schema, merged) = merge_restricted(ctx, &m, predicate).await?;
+                let (schema, merged) = merge_restricted(ctx, &m, &table, predicate).await?;
                 complete = Some((schema, merged.clone()));
                 merged
             } else {
@@ -711,13 +723,13 @@ async fn compute(
 async fn merge_restricted(
     ctx: &SessionContext,
     m: &Model,
+    table: &str,
     scope: &str,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let columns = m.table.column_list();
     let sql = format!(
         "SELECT {columns} FROM {table} WHERE ({scope}) IS NOT TRUE \
          UNION ALL SELECT {columns} FROM {name}",
-        table = m.table.qualified(),
         name = m.name(),
     );
     query(ctx, m.file, &sql).await
