@@ -677,6 +677,8 @@ async fn compute(
             // keep their other rows (no input of theirs is in the interval).
             let source = if restricted {
                 let (schema, merged) = merge_restricted(ctx, &m, &table, predicate).await?;
+                // the merged rows hold what is kept of it: free the copy read above
+                ctx.deregister_table(&table)?;
                 complete = Some((schema, merged.clone()));
                 merged
             } else {
