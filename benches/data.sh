@@ -3,14 +3,8 @@
 # several scales. Usage: benches/data.sh [SCALE ...]   (default: 0.1 1 10)
 # Builds the binaries with the dev profile (dependencies at opt-level 1, as the tests use);
 # set PROFILE=release for optimised figures.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-PROFILE="${PROFILE:-dev}"
-cargo build -q --profile "$PROFILE" --bin olist-synth --bin olist-prepare
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/common.sh"
+build --bin olist-synth --bin olist-prepare
 scales=("$@")
 [ ${#scales[@]} -gt 0 ] || scales=(0.1 1 10)
 

@@ -5,12 +5,8 @@
 # maintenance DAG's compaction (`olistlake rewrite-data-files`); prints each table's file count
 # after the history, after the 30 days and after the compaction.
 # Usage: benches/files.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-cargo build -q --bins
-BIN="$CARGO_TARGET_DIR/debug"
-WORK="$(mktemp -d)"
+source "$(dirname "$0")/common.sh"
+build --bins
 trap 'tests/support/kafka.sh kill "$WORK/broker" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 tests/support/kafka.sh install
 export OLISTLAKE_KAFKA_BOOTSTRAP="$(tests/support/kafka.sh start "$WORK/broker")"

@@ -5,15 +5,10 @@
 # broker's JVM), messages, messages/s and the data files bronze-load wrote; then the same
 # phases without a broker (`examples/kafka-path`) to separate the project's own cost.
 # Usage: benches/kafka.sh [SCALE...] (default 1)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
+source "$(dirname "$0")/common.sh"
 SCALES=("${@:-1}")
-PROFILE="${PROFILE:-dev}"
-cargo build -q --profile "$PROFILE" --bins --example kafka-path
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+build --bins --example kafka-path
 EXAMPLES="$BIN/examples"
-WORK="$(mktemp -d)"
 trap 'tests/support/kafka.sh kill "$WORK/broker" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 tests/support/kafka.sh install
 

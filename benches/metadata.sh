@@ -8,21 +8,12 @@
 # current snapshot's entry: same summary size, same manifest list). Prints the median wall
 # time of RUNS runs per job and variant.
 # Usage: benches/metadata.sh [SCALE] [N] (defaults 1 730). DAY=2018-08-01 RUNS=3.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-PROFILE="${PROFILE:-dev}"
+source "$(dirname "$0")/common.sh"
 SCALE="${1:-1}"
 N="${2:-730}"
 DAY="${DAY:-2018-08-01}"
 RUNS="${RUNS:-3}"
-cargo build -q --profile "$PROFILE" --bins --example land-bronze
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
-# a backtrace per library error: the iceberg reader builds errors it then drops, per file read
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+build --bins --example land-bronze
 next_day() { date -u -d "$1 + 1 day" +%F; }
 
 "$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1

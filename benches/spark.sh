@@ -7,21 +7,12 @@
 # then per table the rows each engine wrote and the rows only one of them has (Spark compares
 # its tables with the project's, after its timed run).
 # Usage: benches/spark.sh [SCALE...] (default: 1 10). PROFILE=release for release binaries.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-PROFILE="${PROFILE:-dev}"
+source "$(dirname "$0")/common.sh"
 tests/support/spark.sh install
-cargo build -q --profile "$PROFILE" --bins --example land-bronze
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+build --bins --example land-bronze
 SPARK_PY="$(tests/support/spark.sh python)"
 export OLISTLAKE_SPARK_JARS="$(tests/support/spark.sh jars)"
 export OLISTLAKE_SPARK_MEMORY="${OLISTLAKE_SPARK_MEMORY:-4g}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
-# a backtrace per library error: the iceberg reader builds errors it then drops, per file read
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 END=2018-11-01
 
 measure() { python3 benches/peak.py "$WORK/out" "$@"; }

@@ -6,18 +6,10 @@
 # mean per day in each quarter of the timeline; then one full refresh of the same bronze on a
 # copy of the lake, and the rows of every silver and gold table on both lakes.
 # Usage: benches/timeline.sh [SCALE] (default 1). PROFILE=release for release binaries.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-PROFILE="${PROFILE:-dev}"
+source "$(dirname "$0")/common.sh"
 SCALE="${1:-1}"
-cargo build -q --profile "$PROFILE" --bins --example land-bronze
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn BIN WORK
-# a backtrace per library error: the iceberg reader builds errors it then drops, per file read
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+build --bins --example land-bronze
+export BIN WORK # for the per-day script below
 
 "$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1
 "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1

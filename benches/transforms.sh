@@ -13,22 +13,13 @@
 # models (benches/duckdb_transforms.py: jobs/*.sql over the bronze Parquet files, each table
 # written as Parquet), and the rows each wrote per table are printed side by side.
 # Usage: benches/transforms.sh [SCALE...] (default: 1 10)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/olistlake/target}"
-PROFILE="${PROFILE:-dev}"
-cargo build -q --profile "$PROFILE" --bins --example land-bronze
-BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
+source "$(dirname "$0")/common.sh"
+build --bins --example land-bronze
 DUCKDB_VENV="$HOME/.cache/olistlake/venv-duckdb"
 DUCKDB_VERSION=2.0.1
 if ! "$DUCKDB_VENV/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
   python3 -m venv "$DUCKDB_VENV" && "$DUCKDB_VENV/bin/pip" install -q "duckdb==$DUCKDB_VERSION"
 fi
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-export OLISTLAKE_METRICS_ADDR= OLISTLAKE_LOG=warn
-# a backtrace per library error: the iceberg reader builds errors it then drops, per file read
-unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 DAYS="2017-01-10 2017-11-24 2018-08-01"
 
 # (time prints "Command exited with non-zero status N" first when the exit is not 0)
