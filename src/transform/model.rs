@@ -334,9 +334,108 @@ pub fn named_statements(sql: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What a model reads, for [`needed_statements`]: its code (comments left out), its scope and
+/// its checks (which can name relations).
+pub fn reads_of(m: &Model, rendered: &str) -> String {
+    let mut text = code(rendered);
+    if let Scope::Rows(predicate) = &m.scope {
+        text.push('\n');
+        text.push_str(predicate);
+    }
+    for (_, check) in &m.checks {
+        text.push('\n');
+        text.push_str(&check.to_string());
+    }
+    text
+}
+
+/// A SQL text without its `--` comments.
+pub fn code(sql: &str) -> String {
+    sql.lines()
+        .map(|l| l.split_once("--").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The relation a `CREATE TABLE <name> AS` or `CREATE VIEW <name> AS` statement defines.
+pub fn defined_relation(statement: &str) -> Option<String> {
+    let code = code(statement);
+    let mut words = code.split_whitespace();
+    let create = words.next()?;
+    let kind = words.next()?;
+    (create.eq_ignore_ascii_case("create")
+        && (kind.eq_ignore_ascii_case("table") || kind.eq_ignore_ascii_case("view")))
+    .then(|| words.next().map(|n| n.to_ascii_lowercase()))
+    .flatten()
+}
+
+/// Whether `sql` names `relation` as a whole word (any case).
+pub fn names_relation(sql: &str, relation: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    sql.to_ascii_lowercase()
+        .split(|c: char| !word(c))
+        .any(|w| w == relation)
+}
+
+/// The prelude statements a job needs, in their order: a statement that defines a relation
+/// nothing after it reads (`readers`: the job's models, borrowed models and figures; then the
+/// later statements kept) is left out, so a job does not compute the shared preludes' tables
+/// it never uses (gold-leadtime reads one of scope.sql's five). Statements that define nothing
+/// are kept.
+pub fn needed_statements<F: Copy>(
+    statements: Vec<(F, String)>,
+    readers: &[String],
+) -> Vec<(F, String)> {
+    let mut readers: Vec<String> = readers.to_vec();
+    let mut kept = Vec::new();
+    for (file, statement) in statements.into_iter().rev() {
+        let keep = match defined_relation(&statement) {
+            Some(name) => readers.iter().any(|r| names_relation(r, &name)),
+            None => true,
+        };
+        if keep {
+            readers.push(code(&statement));
+            kept.push((file, statement));
+        }
+    }
+    kept.reverse();
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prelude_relation_nothing_reads_is_left_out() {
+        let statements = vec![
+            (
+                (),
+                "-- the touched orders\nCREATE TABLE touched_orders AS SELECT 1".to_string(),
+            ),
+            ((), "CREATE TABLE touched_zips AS SELECT 2".to_string()),
+            (
+                (),
+                "CREATE VIEW items AS SELECT * FROM touched_orders".to_string(),
+            ),
+            // read only by a comment of a model: not read
+            ((), "create view unused AS SELECT 3".to_string()),
+            ((), "SET datafusion.execution.batch_size = 8192".to_string()),
+        ];
+        let readers = vec![code(
+            "-- unused\nSELECT * FROM Items WHERE x IN (SELECT x FROM touched_zips_2)",
+        )];
+        let kept: Vec<String> = needed_statements(statements, &readers)
+            .into_iter()
+            .map(|(_, s)| defined_relation(&s).unwrap_or_else(|| "set".into()))
+            .collect();
+        assert_eq!(kept, ["touched_orders", "items", "set"]);
+        assert!(names_relation(
+            "a JOIN b.touched_orders",
+            "b.touched_orders"
+        ));
+        assert!(!names_relation("FROM touched_orders_x", "touched_orders"));
+    }
 
     #[test]
     fn parses_header_directives() {

@@ -190,13 +190,24 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let restricted = spec.restricted_by.is_some() && !run.full_refresh;
     run.metric("restricted", restricted);
     let params = parameters(&ctx, spec, opts, run, restricted).await?;
+    let mut prelude = Vec::new();
     for (file, sql) in spec.preludes {
         if Some(*file) == spec.restricted_by && !restricted {
             continue;
         }
         for stmt in model::statements(&model::render(file, sql, &params)?) {
-            execute(&ctx, file, &stmt).await?;
+            prelude.push((*file, stmt));
         }
+    }
+    let mut readers = Vec::new();
+    for m in &models {
+        readers.push(model::reads_of(m, &model::render(m.file, m.sql, &params)?));
+    }
+    for (file, sql) in spec.borrowed.iter().chain(spec.figures.iter()) {
+        readers.push(model::code(&model::render(file, sql, &params)?));
+    }
+    for (file, stmt) in model::needed_statements(prelude, &readers) {
+        execute(&ctx, file, &stmt).await?;
     }
 
     // An interval whose bronze rows touch no key cannot change a model whose every scope is
@@ -216,12 +227,15 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
 
     // 3–4. Models, then what each rewrites.
+    clock.lap("views");
     for (file, sql) in spec.borrowed {
         let m = Model::parse(file, sql)?;
         let (schema, batches) = query(&ctx, file, &model::render(file, sql, &params)?).await?;
         register(&ctx, m.name(), schema, batches)?;
     }
-    clock.lap("views");
+    if !spec.borrowed.is_empty() {
+        clock.lap("borrowed");
+    }
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
@@ -577,10 +591,17 @@ async fn query(
         file: file.to_string(),
         source,
     };
+    let started = std::time::Instant::now();
     let df = ctx.sql(sql).await.map_err(model_err)?;
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.map_err(model_err)?;
     let schema = batches.first().map(|b| b.schema()).unwrap_or(planned);
+    // which statement of a file costs what (`OLISTLAKE_LOG=olistlake=debug`)
+    tracing::debug!(
+        "{file}: {:.3} s: {}",
+        started.elapsed().as_secs_f64(),
+        sql.trim_start().lines().next().unwrap_or_default()
+    );
     Ok((schema, batches))
 }
 
