@@ -116,6 +116,7 @@ pub static GOLD_LEADTIME: JobSpec = JobSpec {
         sql_file!("scope.sql"),
         sql_file!("staging.sql"),
         sql_file!("gold/bcg_inputs.sql"),
+        sql_file!("gold/monitor_inputs.sql"),
     ],
     // The monitor's segments come from the same silver snapshot as its lead times, not from
     // whatever gold-bcg (running alongside) last committed.
