@@ -264,6 +264,26 @@ impl Lake {
         Ok(())
     }
 
+    /// Loads the given tables two at a time, one per core, so that the run's later loads of
+    /// them are answered by the catalog's cache (`table_cache`). Loading parses a table's whole
+    /// metadata file, which lists every snapshot it keeps: after a day-by-day catch-up that is
+    /// ~1.4 MB per table and a job reads ~25 tables. A table that does not exist (or fails to
+    /// load) is left to the load that needs it, which creates it or reports why not.
+    pub async fn preload(&self, idents: Vec<TableIdent>) {
+        use futures::StreamExt;
+        futures::stream::iter(idents)
+            .map(|ident| {
+                let catalog = self.catalog.clone();
+                // a task each: parsing is CPU work, and futures polled by one task share a core
+                tokio::spawn(async move {
+                    let _ = catalog.load_table(&ident).await;
+                })
+            })
+            .buffer_unordered(2)
+            .for_each(|_| async {})
+            .await;
+    }
+
     /// Schema evolution for a table that exists: the definition's columns it lacks are added
     /// (optional ones only; earlier rows read them as null, and the next run that rewrites a
     /// partition fills them). A new required column cannot be added to existing rows.

@@ -110,6 +110,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let own = |qualified: &str| {
         spec.reads(qualified) || models.iter().any(|m| m.table.qualified() == qualified)
     };
+    lake.preload(
+        tables::ALL
+            .iter()
+            .filter(|t| own(&t.qualified()))
+            .map(|t| t.ident())
+            .collect(),
+    )
+    .await;
     lake.ensure_tables_evolving(tables::ALL, &|t| own(&t.qualified()))
         .await?;
     if spec.name == "gold-bcg" {
