@@ -1667,3 +1667,46 @@ async fn monitor_stage_is_the_furthest_reached() {
         vec![row(&["NOAPPROVAL", "in_transit", "2017-05-12T08:00:00"])]
     );
 }
+
+/// gold-leadtime without `--end` takes its clock from bronze's files (the upper bounds of
+/// `ingest_time`), so it can read the state; its monitor equals one computed over all of
+/// bronze (a lake without a state), and its clock is just after bronze's newest copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_without_an_end_reads_the_state_at_bronzes_newest_copy() {
+    let monitor = "SELECT as_of, order_id, stage, stage_entered_at, hours_in_stage, \
+                   estimated_delivery_date, days_overdue, category FROM gold.delivery_monitor \
+                   ORDER BY order_id";
+    let mut monitors = Vec::new();
+    for with_state in [true, false] {
+        let env = LakeEnv::new(Backend::LocalSqlite);
+        let lake = env.lake().await;
+        land_fixture(&env, &lake, None, "2017-12-01").await;
+        if with_state {
+            job_ok(&env, "silver-build", &["--full-refresh"]);
+        }
+        let s = job_ok(&env, "gold-leadtime", &["--full-refresh"]);
+        let read = if with_state { "state" } else { "bronze" };
+        assert_eq!(s["metrics"]["state"]["order_status"]["read"], read, "{s}");
+        let newest = query(
+            &lake,
+            "SELECT CAST(max(ingest_time) + INTERVAL '1 millisecond' AS VARCHAR) \
+             FROM bronze.order_status",
+        )
+        .await;
+        let as_of = s["metrics"]["figures"]["monitor"]["as_of"]
+            .as_str()
+            .unwrap();
+        let instant = |s: &str| {
+            NaiveDateTime::parse_from_str(&s.replace(' ', "T"), "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+        };
+        assert_eq!(
+            instant(as_of),
+            instant(newest[0][0].as_deref().unwrap()),
+            "the clock is just after the newest copy"
+        );
+        let rows = query(&lake, monitor).await;
+        assert!(rows.len() > 10, "{} open orders", rows.len());
+        monitors.push(rows);
+    }
+    assert_eq!(monitors[0], monitors[1]);
+}

@@ -795,6 +795,39 @@ async fn live_data_entries(
     Ok(out)
 }
 
+/// The greatest value of `column` in `table` at `snapshot_id`, from its live data files'
+/// upper bounds: no data file is read. `None` when the table has no live row, or some file
+/// with non-null values of the column records no bound for it (a writer keeping no metrics).
+/// Iceberg's bounds are exact for numbers and times (only strings and binaries are truncated).
+pub async fn column_upper_bound(
+    table: &Table,
+    snapshot_id: i64,
+    column: &str,
+) -> Result<Option<iceberg::spec::Datum>> {
+    let md = table.metadata();
+    let (Some(snapshot), Some(field)) = (
+        md.snapshot_by_id(snapshot_id),
+        md.current_schema().field_by_name(column),
+    ) else {
+        return Ok(None);
+    };
+    let mut greatest: Option<iceberg::spec::Datum> = None;
+    for (_, entry) in live_data_entries(table, snapshot, None).await? {
+        let file = entry.data_file();
+        let nulls = file.null_value_counts().get(&field.id).copied();
+        if file.record_count() == 0 || nulls == Some(file.record_count()) {
+            continue;
+        }
+        let Some(bound) = file.upper_bounds().get(&field.id) else {
+            return Ok(None);
+        };
+        if greatest.as_ref().is_none_or(|g| bound > g) {
+            greatest = Some(bound.clone());
+        }
+    }
+    Ok(greatest)
+}
+
 /// The current snapshot and its ancestors, newest first, as far as the table keeps them.
 pub fn current_ancestry(md: &TableMetadata) -> impl Iterator<Item = &SnapshotRef> {
     ancestry(md, md.current_snapshot_id())

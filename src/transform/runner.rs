@@ -139,13 +139,19 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         snapshots: lake.consistent_snapshots(&silver).await?,
     };
     let session = lake.session_of(&read_at, &own).await?;
+    // The monitor's clock: --end, else just after the newest copy bronze holds.
+    let as_of = match run.interval.end {
+        Some(end) if spec.as_of_end => Some(end),
+        None if spec.as_of_end => bronze_clock(&session).await?,
+        _ => None,
+    };
     // Bronze as the compacted state plus the files added since (see `transform::state`).
     let state_use = if spec.keeps_state {
         StateUse::Keep {
             full: run.full_refresh,
         }
     } else if spec.as_of_end {
-        match run.interval.end {
+        match as_of {
             Some(end) => StateUse::Read {
                 known_before: Some(end),
             },
@@ -197,7 +203,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     //    a full refresh).
     let restricted = spec.restricted_by.is_some() && !run.full_refresh;
     run.metric("restricted", restricted);
-    let params = parameters(&ctx, spec, opts, run, restricted).await?;
+    let params = parameters(&ctx, spec, opts, run, restricted, as_of).await?;
     let mut prelude = Vec::new();
     for (file, sql) in spec.preludes {
         if Some(*file) == spec.restricted_by && !restricted {
@@ -481,6 +487,7 @@ async fn parameters(
     opts: &Options,
     run: &JobRun,
     restricted: bool,
+    clock: Option<NaiveDateTime>,
 ) -> Result<BTreeMap<&'static str, String>> {
     let iv = run.interval;
     let (start, end) = if run.full_refresh {
@@ -489,10 +496,10 @@ async fn parameters(
         (iv.start, iv.end)
     };
     // The monitor's time: --end, or just after the newest event ingested.
-    let as_of = match iv.end {
-        Some(end) => end,
-        None if spec.as_of_end => newest_ingest(ctx).await?,
-        None => NaiveDateTime::default(),
+    let as_of = match (iv.end, clock) {
+        (Some(end), _) | (None, Some(end)) => end,
+        (None, None) if spec.as_of_end => newest_ingest(ctx).await?,
+        (None, None) => NaiveDateTime::default(),
     };
     let known = if spec.as_of_end {
         format!("ingest_time < {}", ts_literal(as_of))
@@ -529,13 +536,41 @@ async fn parameters(
     ]))
 }
 
+/// Greatest `ingest_time` the monitor's clock may take: a corrupt time beyond silver's
+/// data-time window must not become it.
+const LATEST_CLOCK: &str = "2099-12-31 23:59:59";
+
+/// The monitor's clock without `--end`, from the pinned `bronze.order_status` files' upper
+/// bounds of `ingest_time`: just after the newest copy. Known before reading anything, it lets
+/// the run read the state (which keeps only the copies its rules pick, not every copy's time)
+/// instead of all of bronze. `None` (the clock is then read from the rows, over all of bronze)
+/// when a file records no bound, or the newest bound is past [`LATEST_CLOCK`].
+async fn bronze_clock(session: &crate::lake::LakeSession) -> Result<Option<NaiveDateTime>> {
+    let name = tables::BRONZE_ORDER_STATUS.qualified();
+    let (Some(table), Some(pinned)) = (session.tables.get(&name), session.pinned.get(&name)) else {
+        return Ok(None);
+    };
+    let bound = crate::lake::column_upper_bound(table, pinned.snapshot_id, "ingest_time").await?;
+    let latest =
+        NaiveDateTime::parse_from_str(LATEST_CLOCK, "%Y-%m-%d %H:%M:%S").expect("a valid constant");
+    Ok(match bound.as_ref().map(|d| d.literal()) {
+        Some(iceberg::spec::PrimitiveLiteral::Long(micros)) => {
+            chrono::DateTime::from_timestamp_micros(*micros)
+                .map(|t| t.naive_utc())
+                .filter(|t| *t <= latest)
+                // ingest times are whole milliseconds: one more includes the newest copy
+                .map(|t| t + chrono::Duration::milliseconds(1))
+        }
+        _ => None,
+    })
+}
+
 async fn newest_ingest(ctx: &SessionContext) -> Result<NaiveDateTime> {
     let batches = ctx
-        // a corrupt time beyond silver's data-time window must not become the monitor's clock
-        .sql(
+        .sql(&format!(
             "SELECT CAST(max(ingest_time) AS BIGINT) AS t FROM bronze.order_status \
-             WHERE ingest_time <= TIMESTAMP '2099-12-31 23:59:59'",
-        )
+             WHERE ingest_time <= TIMESTAMP '{LATEST_CLOCK}'"
+        ))
         .await?
         .collect()
         .await?;

@@ -65,7 +65,8 @@ pub enum StateUse {
     /// The gold jobs: read it when it is valid for the run. `known_before`: the run sees only
     /// copies ingested before this time (the delivery monitor); `None` inside: it sees all.
     Read { known_before: Option<NaiveDateTime> },
-    /// Read all of bronze (the monitor without an end: its clock is bronze's newest copy).
+    /// Read all of bronze (the monitor without an end whose clock bronze's file statistics
+    /// cannot give: it is then read from the rows).
     Bypass,
 }
 
