@@ -37,8 +37,11 @@ struct Args {
     lake: LakeArgs,
 }
 
-#[tokio::main]
-pub async fn main() -> ExitCode {
+pub fn main() -> ExitCode {
+    olistlake::job::block_on(run())
+}
+
+async fn run() -> ExitCode {
     let args = Args::parse();
     let (job_args, lake_args) = (args.job.clone(), args.lake.clone());
     job::run_with_lake("bronze-load", &job_args, &lake_args, |lake, run| {

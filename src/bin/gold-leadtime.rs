@@ -2,9 +2,9 @@
 //! its end (its orders labelled with the --category portfolio's segments).
 //! Flags and run: `olistlake::transform::main` with the job's spec.
 
-#[tokio::main]
-pub async fn main() -> std::process::ExitCode {
-    olistlake::transform::main(&olistlake::transform::GOLD_LEADTIME)
-        .await
-        .into()
+pub fn main() -> std::process::ExitCode {
+    olistlake::job::block_on(olistlake::transform::main(
+        &olistlake::transform::GOLD_LEADTIME,
+    ))
+    .into()
 }

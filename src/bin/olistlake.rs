@@ -141,8 +141,11 @@ enum Mode {
     Replace,
 }
 
-#[tokio::main]
-pub async fn main() -> ExitCode {
+pub fn main() -> ExitCode {
+    olistlake::job::block_on(cli_main())
+}
+
+async fn cli_main() -> ExitCode {
     job::init_logging();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -1,9 +1,9 @@
 //! `silver-build`: conform bronze into the five silver tables for a data interval.
 //! Flags and run: `olistlake::transform::main` with the job's spec.
 
-#[tokio::main]
-pub async fn main() -> std::process::ExitCode {
-    olistlake::transform::main(&olistlake::transform::SILVER_BUILD)
-        .await
-        .into()
+pub fn main() -> std::process::ExitCode {
+    olistlake::job::block_on(olistlake::transform::main(
+        &olistlake::transform::SILVER_BUILD,
+    ))
+    .into()
 }
