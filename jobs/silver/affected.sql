@@ -16,12 +16,26 @@
 --            every user whose silver row has a touched zip;
 --   zips     the touched zips, and the zips of those users' copies.
 -- Any copy, not only the latest: a superset of keys computes the same rows for them.
+-- The key pairs read twice below are materialised once (each read of bronze or silver scans
+-- the table's files again).
+
+CREATE TABLE item_products AS
+SELECT order_id, product_id FROM bronze.order_item WHERE order_id IS NOT NULL;
+
+CREATE TABLE customer_zips AS
+SELECT customer_id, zip_code FROM bronze.customer WHERE customer_id IS NOT NULL;
+
+CREATE TABLE seller_zips AS
+SELECT seller_id, zip_code FROM bronze.seller WHERE seller_id IS NOT NULL;
+
+CREATE TABLE located_users AS
+SELECT user_type, user_id, zip_code FROM silver.user_location;
 
 CREATE TABLE affected_orders AS
 SELECT order_id FROM touched_orders
 UNION
-SELECT order_id FROM bronze.order_item
-WHERE order_id IS NOT NULL AND product_id IN (SELECT product_id FROM touched_products)
+SELECT order_id FROM item_products
+WHERE product_id IN (SELECT product_id FROM touched_products)
 UNION
 SELECT order_id FROM silver.order_product
 WHERE product_id IN (SELECT product_id FROM touched_products)
@@ -32,32 +46,32 @@ WHERE product_id IN (SELECT product_id FROM touched_products);
 CREATE TABLE affected_products AS
 SELECT product_id FROM touched_products
 UNION
-SELECT product_id FROM bronze.order_item
+SELECT product_id FROM item_products
 WHERE product_id IS NOT NULL AND order_id IN (SELECT order_id FROM affected_orders);
 
 CREATE TABLE affected_customers AS
 SELECT customer_id FROM touched_customers
 UNION
-SELECT customer_id FROM bronze.customer
-WHERE customer_id IS NOT NULL AND zip_code IN (SELECT zip_code FROM touched_zips)
+SELECT customer_id FROM customer_zips
+WHERE zip_code IN (SELECT zip_code FROM touched_zips)
 UNION
-SELECT user_id FROM silver.user_location
+SELECT user_id FROM located_users
 WHERE user_type = 'customer' AND zip_code IN (SELECT zip_code FROM touched_zips);
 
 CREATE TABLE affected_sellers AS
 SELECT seller_id FROM touched_sellers
 UNION
-SELECT seller_id FROM bronze.seller
-WHERE seller_id IS NOT NULL AND zip_code IN (SELECT zip_code FROM touched_zips)
+SELECT seller_id FROM seller_zips
+WHERE zip_code IN (SELECT zip_code FROM touched_zips)
 UNION
-SELECT user_id FROM silver.user_location
+SELECT user_id FROM located_users
 WHERE user_type = 'seller' AND zip_code IN (SELECT zip_code FROM touched_zips);
 
 CREATE TABLE affected_zips AS
 SELECT zip_code FROM touched_zips
 UNION
-SELECT zip_code FROM bronze.customer
+SELECT zip_code FROM customer_zips
 WHERE zip_code IS NOT NULL AND customer_id IN (SELECT customer_id FROM affected_customers)
 UNION
-SELECT zip_code FROM bronze.seller
+SELECT zip_code FROM seller_zips
 WHERE zip_code IS NOT NULL AND seller_id IN (SELECT seller_id FROM affected_sellers);
