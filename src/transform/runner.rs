@@ -9,6 +9,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use chrono::NaiveDateTime;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -38,6 +39,9 @@ impl Default for Options {
 
 /// Summary-property key recording the BCG category a table was built for.
 pub const CATEGORY_KEY: &str = "olistlake.bcg.category";
+
+/// A run's tables committed at once (two cores).
+const COMMITS_AT_ONCE: usize = 2;
 
 /// The outcome of one check on one table.
 #[derive(Debug, Clone, Serialize)]
@@ -343,43 +347,75 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
             .extra
             .insert(CATEGORY_KEY.into(), opts.category.clone());
     }
+    // Tables are committed two at a time: each commit is mostly one thread's work (encoding an
+    // unpartitioned table, writing its manifests and metadata file). Once one fails, no other
+    // starts; those under way finish, as the sequential order would have let earlier ones.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (context, read_snapshots, failed) = (&context, &read_snapshots, &failed);
+    let mut commits = Vec::new();
     for out in &outputs {
         let Some(kind) = out.kind.clone() else {
             continue;
         };
-        // A restricted model's partitions carry rows of other keys as this run read them:
-        // a commit by another writer since then (a silver-build of another interval run by
-        // hand beside this one) must not be overwritten with them. Exit 75; the retry reads
-        // the new rows.
-        let table = out.model.table.qualified();
-        let expected = read_snapshots.get(&table).copied();
-        let unchanged = move |md: &iceberg::spec::TableMetadata| {
-            if md.current_snapshot_id() == expected {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{table} was committed to since this run read it; re-run the interval"
-                ))
+        commits.push(async move {
+            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
             }
-        };
-        let precondition: Option<&crate::lake::Precondition> =
-            out.complete.is_some().then_some(&unchanged);
-        let outcome = lake
-            .write_if(
-                &out.model.table.ident(),
-                kind,
-                &out.rows,
-                &context,
-                precondition,
-            )
-            .await?;
-        tracing::info!(
-            "{}: {} {} rows",
-            outcome.table,
-            outcome.kind,
-            out.rows.iter().map(|b| b.num_rows()).sum::<usize>()
-        );
-        run.commits.push(outcome);
+            // A restricted model's partitions carry rows of other keys as this run read them:
+            // a commit by another writer since then (a silver-build of another interval run
+            // by hand beside this one) must not be overwritten with them. Exit 75; the retry
+            // reads the new rows.
+            let table = out.model.table.qualified();
+            let expected = read_snapshots.get(&table).copied();
+            let unchanged = move |md: &iceberg::spec::TableMetadata| {
+                if md.current_snapshot_id() == expected {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{table} was committed to since this run read it; re-run the interval"
+                    ))
+                }
+            };
+            let precondition: Option<&crate::lake::Precondition> =
+                out.complete.is_some().then_some(&unchanged);
+            let outcome = lake
+                .write_if(
+                    &out.model.table.ident(),
+                    kind,
+                    &out.rows,
+                    context,
+                    precondition,
+                )
+                .await;
+            if outcome.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Some(outcome.map(|o| (o, out)))
+        });
+    }
+    let outcomes: Vec<_> = futures::stream::iter(commits)
+        .buffered(COMMITS_AT_ONCE)
+        .collect()
+        .await;
+    let mut first_error = None;
+    for outcome in outcomes.into_iter().flatten() {
+        match outcome {
+            Ok((outcome, out)) => {
+                tracing::info!(
+                    "{}: {} {} rows",
+                    outcome.table,
+                    outcome.kind,
+                    out.rows.iter().map(|b| b.num_rows()).sum::<usize>()
+                );
+                run.commits.push(outcome);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     clock.lap("commits");
     run.metric("timings_s", clock.report());
