@@ -647,7 +647,8 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// Spawns `cmd` with the writers' commit failpoint (it announces `failpoint: …` on stderr once
 /// a commit's data files are written, then sleeps `pause_ms` before committing) and returns
-/// once its `nth` pause has begun: `nth - 1` commits done, the next one's files written. The
+/// once its `nth` pause has begun (a writer committing one table at a time has then done
+/// `nth - 1` commits; silver and gold jobs commit two at a time). The
 /// rest of its stderr is drained. Panics if the process ends first, or is still short of the
 /// pause after 60 s.
 pub fn paused_before_commit(cmd: &mut Command, pause_ms: u64, nth: usize) -> Child {
