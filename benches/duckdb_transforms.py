@@ -106,8 +106,9 @@ def main():
         model("gold", name, params)
     # gold-leadtime: the monitor sees what was ingested before its as-of time
     params = prelude(f"ingest_time < {as_of}")
-    for stmt in statements(os.path.join(JOBS, "gold", "bcg_inputs.sql"), params):
-        db.execute(stmt)
+    for prelude_file in ("bcg_inputs.sql", "monitor_inputs.sql"):
+        for stmt in statements(os.path.join(JOBS, "gold", prelude_file), params):
+            db.execute(stmt)
     for name in ["sale_stats", "health_beauty_sales_stats_bcg"]:
         model("gold", name, params, write=False)
     for name in GOLD_LEADTIME:
