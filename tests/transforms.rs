@@ -980,14 +980,16 @@ async fn failing_check_aborts_every_commit() {
     assert_eq!(runs, vec![row(&["failed", "1"])]);
 }
 
-/// Runs silver-build paused before each commit and kills it (SIGKILL) in its `n`th pause.
-/// It commits two tables at a time, each after its pause: the first two pause together, and
-/// the `n`th pause begins once `n - 2` tables are committed (n ≥ 2; the others still pause).
+/// Runs silver-build paused before each commit and kills it (SIGKILL) in its `n`th pause
+/// before a silver commit (the state tables it may refresh commit before those). It commits
+/// two silver tables at a time, each after its pause: the first two pause together, and the
+/// `n`th pause begins once `n - 2` silver tables are committed (n ≥ 2; the others still pause).
 fn silver_build_killed_in_pause(env: &LakeEnv, args: &[&str], n: usize) {
-    let mut child = common::paused_before_commit(
+    let mut child = common::paused_before_commit_to(
         env.bin("silver-build").args(args).stdout(Stdio::null()),
         1500,
         n,
+        "silver.",
     );
     child.kill().unwrap();
     child.wait().unwrap();

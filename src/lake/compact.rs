@@ -180,7 +180,7 @@ impl Lake {
         outcome.added_files = added.len();
         outcome.added_bytes = added.iter().map(|f| f.file_size_in_bytes()).sum();
         outcome.files_after = files.len() - replaced.len() + added.len();
-        super::failpoint_before_commit(&added).await;
+        super::failpoint_before_commit(ident, &added).await;
         let kind = CommitKind::Rewrite(replaced);
         let request = CommitRequest {
             kind: &kind,

@@ -401,7 +401,7 @@ impl Lake {
         precondition: Option<&Precondition>,
     ) -> Result<CommitOutcome> {
         let rows = files.iter().map(|f| f.record_count()).sum();
-        failpoint_before_commit(&files).await;
+        failpoint_before_commit(ident, &files).await;
         let request = commit::CommitRequest {
             kind: &kind,
             files,
@@ -880,15 +880,15 @@ fn file_prefix(ctx: &CommitContext) -> String {
 }
 
 /// Fault injection for crash tests: `OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS=N` makes a
-/// writer announce on stderr that its data files are written, then sleep N ms before it
-/// commits, so a test can `kill -9` it in exactly that window.
-pub(crate) async fn failpoint_before_commit(files: &[iceberg::spec::DataFile]) {
+/// writer announce on stderr that its data files are written (`failpoint: <table>: …`), then
+/// sleep N ms before it commits, so a test can `kill -9` it in exactly that window.
+pub(crate) async fn failpoint_before_commit(table: &TableIdent, files: &[iceberg::spec::DataFile]) {
     if let Some(ms) = std::env::var("OLISTLAKE_FAILPOINT_PAUSE_BEFORE_COMMIT_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
         eprintln!(
-            "failpoint: {} data file(s) written, pausing {ms} ms before commit",
+            "failpoint: {table}: {} data file(s) written, pausing {ms} ms before commit",
             files.len()
         );
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

@@ -652,6 +652,17 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// rest of its stderr is drained. Panics if the process ends first, or is still short of the
 /// pause after 60 s.
 pub fn paused_before_commit(cmd: &mut Command, pause_ms: u64, nth: usize) -> Child {
+    paused_before_commit_to(cmd, pause_ms, nth, "")
+}
+
+/// [`paused_before_commit`], counting only the pauses before commits to tables whose name
+/// starts with `tables` (`"silver."`: not the state tables a run may refresh first).
+pub fn paused_before_commit_to(
+    cmd: &mut Command,
+    pause_ms: u64,
+    nth: usize,
+    tables: &str,
+) -> Child {
     use std::io::{BufRead, BufReader};
 
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -672,7 +683,7 @@ pub fn paused_before_commit(cmd: &mut Command, pause_ms: u64, nth: usize) -> Chi
             err.read_line(&mut line).unwrap() > 0,
             "{program} ended before its pause number {nth}"
         );
-        if line.starts_with("failpoint:") {
+        if line.starts_with(&format!("failpoint: {tables}")) {
             seen += 1;
         }
         assert!(
