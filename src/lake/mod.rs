@@ -675,13 +675,13 @@ impl Lake {
     }
 
     /// The live data files of `table` at `snapshot_id` added after `base_snapshot_id` (by data
-    /// sequence number: files a later compaction rewrote count as added). Reads only the
-    /// manifests written after the base.
+    /// sequence number: files a later compaction rewrote count as added), with their record
+    /// counts. Reads only the manifests written after the base.
     pub async fn files_added_since(
         table: &Table,
         base_snapshot_id: i64,
         snapshot_id: i64,
-    ) -> Result<HashSet<String>> {
+    ) -> Result<HashMap<String, u64>> {
         let md = table.metadata();
         let missing = |id| Error::NoSuchSnapshot {
             table: table.identifier().to_string(),
@@ -697,7 +697,7 @@ impl Lake {
         Ok(live_data_entries(table, snapshot, Some(base))
             .await?
             .into_iter()
-            .map(|(_, entry)| entry.file_path().to_string())
+            .map(|(_, entry)| (entry.file_path().to_string(), entry.record_count()))
             .collect())
     }
 

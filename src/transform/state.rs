@@ -1,8 +1,8 @@
 //! Compacted bronze state: what a run reads in place of the whole history.
 //!
-//! Bronze keeps every CDC copy, one file per topic per day, and the transforms need only a few
-//! of them (`jobs/state.sql`: the first event of each order status, the latest copy of each
-//! key, the copies where a dimension changed). `state.<topic>` holds exactly those, in one
+//! Bronze keeps every CDC copy (a file per topic, month and load), and the transforms need
+//! only a few of them (`jobs/state.sql`: the first event of each order status, the latest
+//! copy of each key, the copies where a dimension changed). `state.<topic>` holds exactly those, in one
 //! small unpartitioned table per topic, and names in its snapshot summary the bronze snapshot
 //! it was computed from. A run then sees `bronze.<topic>` as
 //!
@@ -16,9 +16,10 @@
 //!
 //! silver-build keeps the state: it rebuilds it from all of bronze on `--full-refresh` or when
 //! the recorded snapshot is no longer an ancestor of bronze's (a rollback, an expiry), and
-//! folds the tail in once it holds more than [`TAIL_FILES_BEFORE_REFRESH`] files. The gold jobs
-//! only read it. The state is a function of a bronze snapshot alone, so it can be committed
-//! before the run's own tables, and a failed run leaves it valid.
+//! folds the tail in once it holds more than [`TAIL_FILES_BEFORE_REFRESH`] files or more than
+//! an eighth of the state's rows ([`TAIL_ROWS_BEFORE_REFRESH`]). The gold jobs only read
+//! it. The state is a function of a bronze snapshot alone, so it can be committed before the
+//! run's own tables, and a failed run leaves it valid.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +42,19 @@ use iceberg::table::Table;
 /// schedule adds one file per topic per day, so the state is rewritten every few weeks and
 /// no run reads more than this many bronze files per topic.
 pub const TAIL_FILES_BEFORE_REFRESH: usize = 16;
+
+/// The share of the state's rows the tail may add before silver-build folds it in: a catch-up
+/// load of months lands few (monthly) files holding many rows, which every later run would
+/// otherwise read beside the state.
+pub const TAIL_ROWS_BEFORE_REFRESH: (u64, u64) = (1, 8);
+
+/// Whether silver-build folds a tail of `files` files and `rows` rows into a state of
+/// `state_rows` rows (see [`TAIL_FILES_BEFORE_REFRESH`], [`TAIL_ROWS_BEFORE_REFRESH`]; a state
+/// whose summary lacks its row count, written by another engine, is judged by files alone).
+fn tail_needs_folding(files: usize, rows: u64, state_rows: Option<u64>) -> bool {
+    let (share, of) = TAIL_ROWS_BEFORE_REFRESH;
+    files > TAIL_FILES_BEFORE_REFRESH || state_rows.is_some_and(|s| rows * of > s * share)
+}
 
 /// State tables refreshed at once (two cores: one reads while another writes).
 const REFRESHES_AT_ONCE: usize = 2;
@@ -169,16 +183,19 @@ pub async fn attach(
             }
         };
         let mut tail_files = 0;
+        let mut fold = false;
         if let Some(r) = recorded.filter(|_| serves) {
             let tail =
                 Lake::files_added_since(bronze_table, r.bronze_snapshot, b.snapshot_id).await?;
             tail_files = tail.len();
+            let state_rows = pinned.get(&state.qualified()).and_then(|p| p.records);
+            fold = tail_needs_folding(tail_files, tail.values().sum(), state_rows);
+            let tail = tail.into_keys().collect();
             let bronze_table = bronze_table.clone();
             see_state_plus_tail(ctx, bronze, state, bronze_table, b.snapshot_id, tail, scans)
                 .await?;
         }
-        let refresh = matches!(how, StateUse::Keep { .. })
-            && (!serves || tail_files > TAIL_FILES_BEFORE_REFRESH);
+        let refresh = matches!(how, StateUse::Keep { .. }) && (!serves || fold);
         if refresh {
             let sql = statements.get(bronze.name).ok_or_else(|| {
                 Error::Model(format!("state.sql: no statement for {}", bronze.name))
@@ -328,6 +345,19 @@ async fn refresh_state(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tail_is_folded_in_past_sixteen_files_or_an_eighth_of_the_states_rows() {
+        // a daily schedule: one small file a day, folded on the seventeenth
+        assert!(!tail_needs_folding(16, 16 * 700, Some(365_000)));
+        assert!(tail_needs_folding(17, 17 * 700, Some(365_000)));
+        // a catch-up of months: few files, many rows
+        assert!(!tail_needs_folding(3, 45_000, Some(365_000)));
+        assert!(tail_needs_folding(3, 46_000, Some(365_000)));
+        // an empty state takes in any tail; an unknown row count leaves the files to decide
+        assert!(tail_needs_folding(1, 1, Some(0)));
+        assert!(!tail_needs_folding(1, 1_000_000, None));
+    }
 
     #[test]
     fn every_topic_has_a_state_statement() {
