@@ -2,8 +2,8 @@
 -- (materialised once: every model's scope reads them twice). Each model's `scope:` line maps
 -- these keys to the rows, and so to the partitions, that the run recomputes.
 -- {in_interval} is `ingest_time >= start AND ingest_time < end` (FALSE on a full refresh,
--- which rewrites everything); bronze is partitioned by day of ingest_time, so it reads only
--- the interval's files.
+-- which rewrites everything); the scan prunes bronze's files by their ingest_time bounds
+-- (and month partitions), so it reads only the files holding the interval's copies.
 --
 -- Order-scoped topics touch their order whatever the row says. Dimension topics repeat the
 -- same copy on every purchase (CDC upserts), so a copy touches its key only when it is the

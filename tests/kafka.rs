@@ -460,6 +460,18 @@ async fn bronze_load_exactly_once() {
     assert_eq!(late[0].column(0).as_primitive::<Int64Type>().value(0), 0);
     let early = bronze_counts(&s.env).await;
     assert!(early["order_status"] > 0 && early["order_status"] < kafka["order_status"]);
+    // the stream writer closed each month of ingest_time as the stream left it: one file per
+    // month partition, every month of the replay up to the end
+    for t in &TOPICS {
+        let files = lake.data_files(&t.bronze.ident(), None).await.unwrap();
+        let months: HashSet<&str> = files.iter().map(|f| f.partition.as_str()).collect();
+        assert_eq!(files.len(), months.len(), "{}: {files:?}", t.name);
+        assert!(
+            months.iter().all(|m| m.starts_with("ingest_time_month=")),
+            "{}",
+            t.name
+        );
+    }
     // another engine compacts a bronze table (its commits do not carry the offsets): the
     // loads below continue from the offsets of the last load, they do not start over
     s.env.py(&["rewrite", "bronze.order_status"]);

@@ -46,7 +46,7 @@ use crate::job::JobRun;
 use crate::lake::tables::BRONZE_QUARANTINE;
 use crate::lake::write::StreamWriter;
 use crate::lake::{CommitKind, CommitOutcome, Lake, ReadAt, current_ancestry};
-use iceberg::spec::{Literal, PrimitiveLiteral, Struct, TableMetadata};
+use iceberg::spec::TableMetadata;
 
 /// Snapshot-summary key of the consumed offsets.
 pub use crate::lake::summary_keys::KAFKA_OFFSETS as OFFSETS_KEY;
@@ -542,14 +542,11 @@ async fn load_topic(loader: &Loader<'_>, topic: &'static Topic, run: &JobRun) ->
                         let stop = (unknown == UnknownSchemas::Stop).then_some(&mut stopped);
                         let part = decode_messages(registry, topic, chunk, loaded_at, stop).await?;
                         write_rows(&mut writer, &mut decoded, part).await?;
-                        // every partition still being read is past this day: earlier days are done
+                        // every partition still being read is past this time: the bronze
+                        // partitions (months of ingest_time) that end before it are done
                         let read_to = open.iter().map(|p| last_ts.get(p).copied()).min().flatten();
-                        if let Some(day) = read_to.map(|ms| ms.div_euclid(86_400_000)) {
-                            writer
-                                .close_where(|value| {
-                                    day_of(value).is_some_and(|d| i64::from(d) < day)
-                                })
-                                .await?;
+                        if let Some(t) = read_to {
+                            writer.close_ended_by(t).await?;
                         }
                     }
                 }
@@ -721,14 +718,6 @@ async fn write_rows(
         writer.write(&batch)?;
     }
     decoded.absorb(part)
-}
-
-/// The day (since 1970-01-01) of a bronze partition value (its one field is `day(ingest_time)`).
-fn day_of(partition: &Struct) -> Option<i32> {
-    match partition.fields() {
-        [Some(Literal::Primitive(PrimitiveLiteral::Int(day)))] => Some(*day),
-        _ => None,
-    }
 }
 
 /// (partition, offset) of a topic's messages in the quarantine at snapshot `at`.

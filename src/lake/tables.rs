@@ -142,10 +142,10 @@ impl TableDef {
         Ok(builder.build())
     }
 
-    /// The Parquet codec of the table's files. Bronze (a small file per day per topic) and
-    /// state (read and rewritten by silver-build's runs) are snappy: parquet-rs sets up a zstd
-    /// compressor and decompressor for every column chunk it opens, which costs more than zstd
-    /// saves on files of a few hundred rows (a scale-1 full refresh reads ~6,000 of them).
+    /// The Parquet codec of the table's files. Bronze (a file per month per load, a small one
+    /// per day on a daily schedule) and state (read and rewritten by silver-build's runs) are
+    /// snappy: parquet-rs sets up a zstd compressor and decompressor for every column chunk it
+    /// opens, which costs more than zstd saves on files of a few hundred rows.
     /// Silver and gold, read by the dashboards and kept longest, stay zstd.
     pub fn codec(&self) -> &'static str {
         match self.namespace {
@@ -175,15 +175,16 @@ impl fmt::Display for TableDef {
 use Col::*;
 
 /// A bronze table (the topic's fields, then the Kafka columns every bronze table carries,
-/// partitioned by day of ingest) and its compacted state table (same columns, unpartitioned:
-/// see `transform::state`).
+/// partitioned by month of ingest: a load of the history writes ~25 files per topic, not ~700,
+/// and an interval's scan prunes to its files by their `ingest_time` bounds) and its compacted
+/// state table (same columns, unpartitioned: see `transform::state`).
 macro_rules! bronze {
     ($bronze:ident, $state:ident, $name:literal, $doc:literal, [$($col:expr),* $(,)?]) => {
         pub static $bronze: TableDef = TableDef {
             namespace: "bronze",
             name: $name,
             columns: bronze!(@columns $($col),*),
-            partition: &[Part::Day("ingest_time")],
+            partition: &[Part::Month("ingest_time")],
             doc: $doc,
         };
         pub static $state: TableDef = TableDef {
@@ -675,7 +676,7 @@ mod tests {
     }
 
     #[test]
-    fn bronze_tables_carry_kafka_columns_and_day_partition() {
+    fn bronze_tables_carry_kafka_columns_and_month_partition() {
         for def in ALL
             .iter()
             .filter(|t| t.namespace == "bronze" && t.name != "_quarantine")
@@ -692,7 +693,7 @@ mod tests {
             ] {
                 assert!(cols.contains(&c), "{def} lacks {c}");
             }
-            assert_eq!(def.partition, &[Part::Day("ingest_time")]);
+            assert_eq!(def.partition, &[Part::Month("ingest_time")]);
         }
     }
 }

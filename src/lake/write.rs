@@ -14,8 +14,8 @@ use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::SchemaRef as ArrowSchemaRef;
 use iceberg::arrow::{PartitionValueCalculator, arrow_struct_to_literal, schema_to_arrow_schema};
 use iceberg::spec::{
-    DataFile, DataFileFormat, Literal, PartitionKey, PartitionSpecRef, SchemaRef, Struct,
-    StructType, TableProperties,
+    DataFile, DataFileFormat, Literal, PartitionKey, PartitionSpecRef, PrimitiveLiteral, SchemaRef,
+    Struct, StructType, TableProperties, Transform,
 };
 use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -148,9 +148,30 @@ fn writer_properties(table: &Table) -> Result<WriterProperties> {
         .build())
 }
 
+/// The end (exclusive, ms since the epoch) of the time range of partition value `n` of a
+/// `year`, `month`, `day` or `hour` transform (units since 1970-01-01T00:00Z, as Iceberg's).
+fn partition_end_ms(transform: Transform, n: i32) -> Option<i64> {
+    const HOUR_MS: i64 = 3_600_000;
+    let months_end = |months: i64| {
+        let (y, m) = (
+            1970 + months.div_euclid(12),
+            months.rem_euclid(12) as u32 + 1,
+        );
+        let first = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, 1)?;
+        Some(first.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    };
+    match transform {
+        Transform::Hour => Some((i64::from(n) + 1) * HOUR_MS),
+        Transform::Day => Some((i64::from(n) + 1) * 24 * HOUR_MS),
+        Transform::Month => months_end(i64::from(n) + 1),
+        Transform::Year => months_end((i64::from(n) + 1) * 12),
+        _ => None,
+    }
+}
+
 /// Splits batches by partition value in one pass over the rows. (The crate's
 /// `RecordBatchPartitionSplitter` filters the whole batch once per partition: rows × partitions,
-/// seconds for a first load whose batches span hundreds of day partitions.)
+/// seconds for a first load whose batches span hundreds of partitions.)
 struct Splitter {
     calculator: PartitionValueCalculator,
     partition_type: StructType,
@@ -308,6 +329,9 @@ pub struct StreamWriter {
     qualified: String,
     schema: ArrowSchemaRef,
     splitter: Option<Splitter>,
+    /// The transform of the spec's one field when it is a time transform (bronze: `month` of
+    /// `ingest_time`, `day` in tables created before), for [`StreamWriter::close_ended_by`].
+    time_transform: Option<Transform>,
     builder: Arc<FileWriterBuilder>,
     /// Rows not yet written, by partition path, with the partition key.
     pending: HashMap<String, (Option<PartitionKey>, Vec<RecordBatch>)>,
@@ -331,10 +355,20 @@ impl StreamWriter {
             prefix,
             TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
         )?;
+        let time_transform = match spec.fields() {
+            [field] => Some(field.transform).filter(|t| {
+                matches!(
+                    t,
+                    Transform::Year | Transform::Month | Transform::Day | Transform::Hour
+                )
+            }),
+            _ => None,
+        };
         Ok(StreamWriter {
             qualified: table.identifier().to_string(),
             schema: arrow_schema(table)?,
             splitter,
+            time_transform,
             builder: Arc::new(builder),
             pending: HashMap::new(),
             writing: Default::default(),
@@ -388,6 +422,22 @@ impl StreamWriter {
                 .push_back(spawn_partition_write(self.builder.clone(), key, parts));
         }
         Ok(())
+    }
+
+    /// Writes the files of the partitions whose time range ends at or before `t_ms` (ms since
+    /// the epoch), when the spec is one time transform: the stream, read in time order, has
+    /// left them. With another spec nothing is closed before [`StreamWriter::finish`].
+    pub async fn close_ended_by(&mut self, t_ms: i64) -> Result<()> {
+        let Some(transform) = self.time_transform else {
+            return Ok(());
+        };
+        self.close_where(|value| match value.fields() {
+            [Some(Literal::Primitive(PrimitiveLiteral::Int(n)))] => {
+                partition_end_ms(transform, *n).is_some_and(|end| end <= t_ms)
+            }
+            _ => false,
+        })
+        .await
     }
 
     async fn wait_oldest(&mut self) -> Result<()> {
@@ -456,6 +506,43 @@ mod tests {
     use arrow::array::{Int64Array, TimestampMicrosecondArray};
     use iceberg::arrow::RecordBatchPartitionSplitter;
     use iceberg::spec::{NestedField, PartitionSpec, PrimitiveType, Schema, Transform, Type};
+
+    #[test]
+    fn a_time_partition_ends_where_the_next_begins() {
+        let ms = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        // months since 1970-01: 575 = 2017-12, 577 = 2018-02
+        assert_eq!(
+            partition_end_ms(Transform::Month, 575),
+            Some(ms("2018-01-01 00:00"))
+        );
+        assert_eq!(
+            partition_end_ms(Transform::Month, 577),
+            Some(ms("2018-03-01 00:00"))
+        );
+        assert_eq!(
+            partition_end_ms(Transform::Month, -1),
+            Some(ms("1970-01-01 00:00"))
+        );
+        // days since 1970-01-01: 17532 = 2018-01-01
+        assert_eq!(
+            partition_end_ms(Transform::Day, 17532),
+            Some(ms("2018-01-02 00:00"))
+        );
+        assert_eq!(
+            partition_end_ms(Transform::Year, 48),
+            Some(ms("2019-01-01 00:00"))
+        );
+        assert_eq!(
+            partition_end_ms(Transform::Hour, 0),
+            Some(ms("1970-01-01 01:00"))
+        );
+        assert_eq!(partition_end_ms(Transform::Identity, 3), None);
+    }
 
     fn props(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
