@@ -1288,7 +1288,7 @@ async fn runs_report_the_files_their_scans_open() {
     for t in ["bronze.order_status", "bronze.order_item", "bronze.product"] {
         let files = files_of(t).await;
         let m = &full["metrics"]["inputs"][t];
-        // one file per month of the history (the fixture's spans over a year)
+        // one file per month of the history (the fixture's history spans over a year)
         assert!(files.len() > 12, "{t}: {} files", files.len());
         assert_eq!(m["files_scanned"], files.len() as u64, "{t}: {m}");
         let bytes: u64 = files.iter().map(|f| f.size_bytes).sum();

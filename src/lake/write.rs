@@ -515,32 +515,22 @@ mod tests {
                 .and_utc()
                 .timestamp_millis()
         };
-        // months since 1970-01: 575 = 2017-12, 577 = 2018-02
-        assert_eq!(
-            partition_end_ms(Transform::Month, 575),
-            Some(ms("2018-01-01 00:00"))
-        );
-        assert_eq!(
-            partition_end_ms(Transform::Month, 577),
-            Some(ms("2018-03-01 00:00"))
-        );
-        assert_eq!(
-            partition_end_ms(Transform::Month, -1),
-            Some(ms("1970-01-01 00:00"))
-        );
-        // days since 1970-01-01: 17532 = 2018-01-01
-        assert_eq!(
-            partition_end_ms(Transform::Day, 17532),
-            Some(ms("2018-01-02 00:00"))
-        );
-        assert_eq!(
-            partition_end_ms(Transform::Year, 48),
-            Some(ms("2019-01-01 00:00"))
-        );
-        assert_eq!(
-            partition_end_ms(Transform::Hour, 0),
-            Some(ms("1970-01-01 01:00"))
-        );
+        for (transform, n, end) in [
+            // months since 1970-01: 575 = 2017-12, 577 = 2018-02
+            (Transform::Month, 575, "2018-01-01 00:00"),
+            (Transform::Month, 577, "2018-03-01 00:00"),
+            (Transform::Month, -1, "1970-01-01 00:00"),
+            // days since 1970-01-01: 17532 = 2018-01-01
+            (Transform::Day, 17532, "2018-01-02 00:00"),
+            (Transform::Year, 48, "2019-01-01 00:00"),
+            (Transform::Hour, 0, "1970-01-01 01:00"),
+        ] {
+            assert_eq!(
+                partition_end_ms(transform, n),
+                Some(ms(end)),
+                "{transform} {n}"
+            );
+        }
         assert_eq!(partition_end_ms(Transform::Identity, 3), None);
     }
 
