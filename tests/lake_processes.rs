@@ -606,7 +606,8 @@ fn bad_config_fails_clearly() {
     assert_eq!(code, 1, "{msg}");
     assert!(msg.contains("AWS_ACCESS_KEY_ID"), "{msg}");
 
-    let closed = common::free_port();
+    let closed_port = common::ClosedPort::new();
+    let closed = closed_port.port;
     let (code, msg) = failing(
         env.bin("olistlake")
             .args(["self-check"])

@@ -41,6 +41,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A 127.0.0.1 port that refuses connections for as long as this value lives: the socket is
+/// bound but never listens. A port merely found free could be taken by a service another test
+/// starts meanwhile (seen in CI: "unreachable" storage answered 403).
+pub struct ClosedPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+}
+
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
