@@ -19,13 +19,18 @@
 -- compaction) sort next to each other and only one of them is kept.
 
 -- name: order_status
--- The first event of each status of an order (status_first takes the minimum time).
+-- The first event of each status of an order (status_first takes the minimum time), and the
+-- first copy of every other time a delivery was stamped with: an earlier delivered_customer
+-- event arriving late moves the order's items to another quarter, and gold-bcg rewrites the
+-- quarters of all of them (bcg_inputs.sql), the one its rows were counted in before included.
 SELECT * FROM (
-    SELECT *, lag(order_id) OVER w AS _previous_order, lag(status) OVER w AS _previous_status
+    SELECT *, lag(order_id) OVER w AS _previous_order, lag(status) OVER w AS _previous_status,
+           lag("timestamp") OVER w AS _previous_timestamp
     FROM bronze.order_status
     WHERE order_id IS NOT NULL AND "timestamp" IS NOT NULL
     WINDOW w AS (ORDER BY order_id, status, "timestamp", ingest_time, _kafka_partition, _kafka_offset))
-WHERE (order_id IS DISTINCT FROM _previous_order) OR (status IS DISTINCT FROM _previous_status);
+WHERE (order_id IS DISTINCT FROM _previous_order) OR (status IS DISTINCT FROM _previous_status)
+   OR (status = 'delivered_customer' AND "timestamp" IS DISTINCT FROM _previous_timestamp);
 
 -- The latest copy of each key: the last of its copies in (ingest_time, partition, offset)
 -- order, a null ingest_time last (as the staging views' DESC NULLS FIRST picks it first).

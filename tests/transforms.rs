@@ -496,6 +496,15 @@ fn scenario_with_changes() -> Bronze {
         "2017-05-01 09:30:00",
         ts("2017-06-10 08:00:00"),
     );
+    // A delivery re-stamped into the quarter before: OQ2 (delivered 2017-04-01, Q2) gets an
+    // earlier delivered_customer event (Q1), the last change of the days, so no later day
+    // rewrites Q2 by chance: the sale must leave Q2's rows and count in Q1's, not in both.
+    b.status_ingested(
+        "OQ2",
+        "delivered_customer",
+        "2017-03-31 20:00:00",
+        ts("2017-06-10 09:00:00"),
+    );
     b
 }
 
@@ -553,6 +562,13 @@ async fn cdc_changes_by_interval_equal_a_full_refresh() {
     );
 
     // the changes did change the outputs (else the comparison proves nothing)
+    let oq2 = "SELECT period, order_count FROM gold.sale_stats WHERE product_id = 'P7' \
+               AND period IN ('2017-Q1', '2017-Q2') ORDER BY period";
+    assert_eq!(
+        query(&daily_lake, oq2).await,
+        vec![row(&["2017-Q1", "2"]), row(&["2017-Q2", "3"])],
+        "OQ2's toy sale moved from Q2 to Q1"
+    );
     for table in [
         "silver.order_product",
         "silver.user_location",
@@ -591,6 +607,97 @@ async fn cdc_changes_by_interval_equal_a_full_refresh() {
         &contents(&daily_lake).await,
         &refreshed,
         "days re-run in another order",
+    );
+}
+
+/// A delivery re-stamped into the quarter before, with the state rebuilt in between: the state
+/// keeps every time a delivery was stamped with, so gold-bcg's run for the day still rewrites
+/// the quarter the sale was counted in (a state keeping the first time alone would leave the
+/// sale counted in both quarters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let mut bronze = scenario();
+    bronze.write(&lake).await;
+    run_all(&env, &["--full-refresh", "--end", "2017-06-10"]);
+
+    let mut late = Bronze {
+        offset: 1_000,
+        ..Bronze::default()
+    };
+    late.status_ingested(
+        "OQ2",
+        "delivered_customer",
+        "2017-03-31 20:00:00",
+        ts("2017-06-10 09:00:00"),
+    );
+    late.write(&lake).await;
+    // silver as of the new event, its state rebuilt from all of bronze
+    job_ok(&env, "silver-build", &["--full-refresh"]);
+    job_ok(
+        &env,
+        "gold-bcg",
+        &["--start", "2017-06-10", "--end", "2017-06-11"],
+    );
+    let by_interval = contents(&lake).await;
+
+    let full = LakeEnv::new(Backend::LocalSqlite);
+    let full_lake = full.lake().await;
+    bronze
+        .rows
+        .entry("order_status")
+        .or_default()
+        .extend(late.rows["order_status"].clone());
+    bronze.write(&full_lake).await;
+    run_all(&full, &["--full-refresh", "--end", "2017-06-11"]);
+    let refreshed = contents(&full_lake).await;
+    // the BCG tables of the quarters (the locations and reviews did not change)
+    let bcg: Contents = by_interval
+        .into_iter()
+        .filter(|(t, _)| t.ends_with("_bcg") || t == "gold.sale_stats")
+        .collect();
+    assert_eq!(bcg.len(), 3);
+    assert_same(
+        &bcg,
+        &refreshed,
+        "gold-bcg's day after a re-stamped delivery vs a full refresh",
+    );
+    let oq2 = "SELECT period, order_count FROM gold.sale_stats WHERE product_id = 'P7' \
+               AND period IN ('2017-Q1', '2017-Q2') ORDER BY period";
+    assert_eq!(
+        query(&lake, oq2).await,
+        vec![row(&["2017-Q1", "2"]), row(&["2017-Q2", "3"])]
+    );
+
+    // A state kept by other rules (written here as an older release would: no fingerprint in
+    // its summary) serves no run: gold reads bronze, silver-build rebuilds it.
+    let kept = lake
+        .sql("SELECT * FROM state.order_status", &ReadAt::default())
+        .await
+        .unwrap();
+    let ident = tables::ALL
+        .iter()
+        .find(|t| t.qualified() == "state.order_status")
+        .unwrap()
+        .ident();
+    let ctx = CommitContext {
+        job: "older-release".into(),
+        run_id: "older-release".into(),
+        interval: "..".into(),
+        ..Default::default()
+    };
+    lake.write(&ident, CommitKind::Replace, &kept, &ctx)
+        .await
+        .unwrap();
+    let day = ["--start", "2017-06-10", "--end", "2017-06-11"];
+    let gold = job_ok(&env, "gold-bcg", &day);
+    assert_eq!(gold["metrics"]["state"]["order_status"]["read"], "bronze");
+    assert_eq!(gold["metrics"]["state"]["payment"]["read"], "state");
+    let silver = job_ok(&env, "silver-build", &day);
+    assert_eq!(
+        silver["metrics"]["state"]["order_status"]["read"],
+        "refreshed"
     );
 }
 

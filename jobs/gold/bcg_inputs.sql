@@ -9,10 +9,17 @@ CREATE TABLE delivered_items AS
 SELECT *, quarter_of(delivered_customer) AS period
 FROM silver.delivered_order_product;
 
+-- A touched order's items may have been counted in another quarter before: a delivery
+-- re-stamped by an earlier event moves them. Every time a delivery of the order was stamped
+-- with is in bronze (the state keeps each one), so their quarters are all rewritten.
 CREATE TABLE touched_quarters AS
 SELECT DISTINCT period FROM delivered_items
 WHERE order_id IN (SELECT order_id FROM touched_orders)
-   OR product_id IN (SELECT product_id FROM touched_products);
+   OR product_id IN (SELECT product_id FROM touched_products)
+UNION
+SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
+WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
+  AND order_id IN (SELECT order_id FROM touched_orders);
 
 CREATE TABLE touched_periods AS
 SELECT period FROM touched_quarters

@@ -65,6 +65,19 @@ pub const BRONZE_SNAPSHOT: &str = "olistlake.state.bronze-snapshot-id";
 pub const MAX_INGEST: &str = "olistlake.state.max-ingest-us";
 /// Summary key: whether some state row has no `ingest_time`.
 pub const NULL_INGEST: &str = "olistlake.state.null-ingest";
+/// Summary key: the fingerprint of the `state.sql` statement the state was computed with. A
+/// state kept by other rules (an older release's) may lack copies the current ones keep, so
+/// it serves no run: silver-build rebuilds it from all of bronze, the gold jobs read bronze.
+pub const RULES: &str = "olistlake.state.rules";
+
+/// A stable fingerprint of a statement (64-bit FNV-1a of its text, hex): the same in every
+/// build, unlike the standard library's hasher.
+fn rules_fingerprint(sql: &str) -> String {
+    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
 
 const STATE_SQL: (&str, &str) = (
     "state.sql",
@@ -108,11 +121,15 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn of(md: &TableMetadata, snapshot_id: i64) -> Option<Recorded> {
+    /// What the snapshot records, if it is a state computed by `rules` (a fingerprint).
+    fn of(md: &TableMetadata, snapshot_id: i64, rules: &str) -> Option<Recorded> {
         let props = &md
             .snapshot_by_id(snapshot_id)?
             .summary()
             .additional_properties;
+        if props.get(RULES).map(String::as_str) != Some(rules) {
+            return None;
+        }
         Some(Recorded {
             bronze_snapshot: props.get(BRONZE_SNAPSHOT)?.parse().ok()?,
             max_ingest_us: props.get(MAX_INGEST).and_then(|v| v.parse().ok()),
@@ -170,9 +187,16 @@ pub async fn attach(
             continue;
         };
         let bronze_table = table(bronze)?;
+        let sql = statements
+            .get(bronze.name)
+            .ok_or_else(|| Error::Model(format!("state.sql: no statement for {}", bronze.name)))?;
         let recorded = match pinned.get(&state.qualified()).filter(|_| !full) {
-            Some(p) => Recorded::of(table(state)?.metadata(), p.snapshot_id)
-                .filter(|r| is_ancestor(bronze_table.metadata(), r.bronze_snapshot, b.snapshot_id)),
+            Some(p) => Recorded::of(
+                table(state)?.metadata(),
+                p.snapshot_id,
+                &rules_fingerprint(sql),
+            )
+            .filter(|r| is_ancestor(bronze_table.metadata(), r.bronze_snapshot, b.snapshot_id)),
             None => None,
         };
         let serves = match (how, recorded) {
@@ -197,9 +221,6 @@ pub async fn attach(
         }
         let refresh = matches!(how, StateUse::Keep { .. }) && (!serves || fold);
         if refresh {
-            let sql = statements.get(bronze.name).ok_or_else(|| {
-                Error::Model(format!("state.sql: no statement for {}", bronze.name))
-            })?;
             refreshes.push((*bronze, *state, sql.clone(), *b));
         }
         out.insert(
@@ -330,6 +351,7 @@ async fn refresh_state(
             newest.map_or_else(|| "none".into(), |v| v.to_string()),
         ),
         (NULL_INGEST.into(), (no_time > 0).to_string()),
+        (RULES.into(), rules_fingerprint(sql)),
     ]);
     let outcome = lake
         .write(&state.ident(), CommitKind::Replace, &batches, &context)
@@ -357,6 +379,19 @@ mod tests {
         // an empty state takes in any tail; an unknown row count leaves the files to decide
         assert!(tail_needs_folding(1, 1, Some(0)));
         assert!(!tail_needs_folding(1, 1_000_000, None));
+    }
+
+    #[test]
+    fn the_rules_fingerprint_is_stable_and_tells_statements_apart() {
+        // FNV-1a's published test vectors: the fingerprint must not change between builds
+        assert_eq!(rules_fingerprint(""), "cbf29ce484222325");
+        assert_eq!(rules_fingerprint("a"), "af63dc4c8601ec8c");
+        let statements = model::named_statements(STATE_SQL.1);
+        let prints: HashSet<String> = statements
+            .iter()
+            .map(|(_, sql)| rules_fingerprint(sql))
+            .collect();
+        assert_eq!(prints.len(), statements.len());
     }
 
     #[test]
