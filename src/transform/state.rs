@@ -1,10 +1,11 @@
 //! Compacted bronze state: what a run reads in place of the whole history.
 //!
 //! Bronze keeps every CDC copy (a file per topic, month and load), and the transforms need
-//! only a few of them (`jobs/state.sql`: the first event of each order status, the latest
-//! copy of each key, the copies where a dimension changed). `state.<topic>` holds exactly
-//! those, in one small unpartitioned table per topic, and names in its snapshot summary the
-//! bronze snapshot it was computed from. A run then sees `bronze.<topic>` as
+//! only a few of them (`jobs/state.sql`: the first event of each order status and of each
+//! time a delivery was stamped with, the latest copy of each key, the copies where a dimension
+//! changed). `state.<topic>` holds exactly those, in one small unpartitioned table per topic,
+//! and names in its snapshot summary the bronze snapshot and the rules it was computed from. A
+//! run then sees `bronze.<topic>` as
 //!
 //! ```text
 //!   state.<topic>  ∪  the bronze files added after that snapshot (the tail)
