@@ -641,11 +641,8 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
     late.write(&lake).await;
     // silver as of the new event, its state rebuilt from all of bronze
     job_ok(&env, "silver-build", &["--full-refresh"]);
-    job_ok(
-        &env,
-        "gold-bcg",
-        &["--start", "2017-06-10", "--end", "2017-06-11"],
-    );
+    let day = ["--start", "2017-06-10", "--end", "2017-06-11"];
+    job_ok(&env, "gold-bcg", &day);
     let by_interval = contents(&lake).await;
 
     let full = LakeEnv::new(Backend::LocalSqlite);
@@ -677,11 +674,7 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
         .sql("SELECT * FROM state.order_status", &ReadAt::default())
         .await
         .unwrap();
-    let ident = tables::ALL
-        .iter()
-        .find(|t| t.qualified() == "state.order_status")
-        .unwrap()
-        .ident();
+    let ident = tables::STATE_ORDER_STATUS.ident();
     let ctx = CommitContext {
         job: "older-release".into(),
         run_id: "older-release".into(),
@@ -691,7 +684,6 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
     lake.write(&ident, CommitKind::Replace, &kept, &ctx)
         .await
         .unwrap();
-    let day = ["--start", "2017-06-10", "--end", "2017-06-11"];
     let gold = job_ok(&env, "gold-bcg", &day);
     assert_eq!(gold["metrics"]["state"]["order_status"]["read"], "bronze");
     assert_eq!(gold["metrics"]["state"]["payment"]["read"], "state");

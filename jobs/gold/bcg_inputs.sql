@@ -17,7 +17,7 @@ SELECT DISTINCT period FROM delivered_items
 WHERE order_id IN (SELECT order_id FROM touched_orders)
    OR product_id IN (SELECT product_id FROM touched_products)
 UNION
-SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
+SELECT quarter_of("timestamp") AS period FROM bronze.order_status
 WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
   AND order_id IN (SELECT order_id FROM touched_orders);
 
