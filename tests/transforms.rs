@@ -1408,6 +1408,8 @@ async fn runs_report_the_files_their_scans_open() {
         "gold-bcg",
         &["--start", "2017-11-24", "--end", "2017-11-25"],
     );
+    // gold's first run computes every period (the later ones sum ALL from them)
+    assert_eq!(day["metrics"]["sums_quarters"], false, "{day}");
     let inputs = day["metrics"]["inputs"].as_object().unwrap();
     for (t, m) in inputs {
         if t.starts_with("bronze.") {
@@ -1460,6 +1462,72 @@ async fn runs_report_the_files_their_scans_open() {
         );
     }
     assert!(opened_somewhere > 0, "{next}");
+
+    // The day's gold runs: of silver's period tables, the month partitions of the quarters
+    // gold-bcg rewrites, and nothing else.
+    let periods_before: HashSet<String> = files_of("gold.sale_stats")
+        .await
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let bcg = job_ok(
+        &env,
+        "gold-bcg",
+        &["--start", "2018-01-01", "--end", "2018-01-02"],
+    );
+    assert_eq!(bcg["metrics"]["sums_quarters"], true, "{bcg}");
+    let rewritten: HashSet<String> = files_of("gold.sale_stats")
+        .await
+        .into_iter()
+        .filter(|f| !periods_before.contains(&f.path))
+        .map(|f| f.partition.trim_start_matches("period=").to_string())
+        .filter(|p| p != "ALL")
+        .collect();
+    assert!(!rewritten.is_empty());
+    // a month partition's value is months since 1970-01
+    let months_of = |quarters: &HashSet<String>| -> HashSet<String> {
+        quarters
+            .iter()
+            .flat_map(|q| {
+                let (y, n) = q.split_once("-Q").unwrap();
+                let first =
+                    (y.parse::<i64>().unwrap() - 1970) * 12 + 3 * (n.parse::<i64>().unwrap() - 1);
+                (first..first + 3).map(|m| format!("={m}"))
+            })
+            .collect()
+    };
+    let in_periods = |files: &[olistlake::lake::DataFileInfo], quarters: &HashSet<String>| {
+        let months = months_of(quarters);
+        let (inside, outside): (Vec<_>, Vec<_>) = files
+            .iter()
+            .partition(|f| months.iter().any(|m| f.partition.ends_with(m.as_str())));
+        assert!(
+            !outside.is_empty(),
+            "every partition is in a touched quarter"
+        );
+        (
+            inside.len() as u64,
+            inside.iter().map(|f| f.size_bytes).sum::<u64>(),
+        )
+    };
+    let items = files_of("silver.delivered_order_product").await;
+    let m = &bcg["metrics"]["inputs"]["silver.delivered_order_product"];
+    let (files, bytes) = in_periods(&items, &rewritten);
+    assert_eq!(m["files_scanned"], files, "{m}");
+    assert_eq!(m["bytes_scanned"], bytes, "{m}");
+    let leadtime = job_ok(
+        &env,
+        "gold-leadtime",
+        &["--start", "2018-01-01", "--end", "2018-01-02"],
+    );
+    let times = files_of("silver.delivered_order_timestamp").await;
+    let m = &leadtime["metrics"]["inputs"]["silver.delivered_order_timestamp"];
+    // the lead times read the same quarters, and the interval's own (its deliveries' figures)
+    let mut quarters = rewritten.clone();
+    quarters.insert("2018-Q1".into());
+    let (files, bytes) = in_periods(&times, &quarters);
+    assert_eq!(m["files_scanned"], files, "{m}");
+    assert_eq!(m["bytes_scanned"], bytes, "{m}");
 }
 
 /// Property (3): silver-build killed between its commits leaves every table readable, each at

@@ -1,26 +1,27 @@
--- Inputs of gold-bcg: delivered items with the calendar quarter of their delivery, and the
--- sales periods a run touches (the quarters of the touched orders' and products' delivered
--- items, plus ALL whenever any quarter is touched). Both are materialised once: the items are
--- read four times (the touched periods, sale_stats' quarters and ALL, the BCG items) and the
--- periods by every model's scope twice (its new rows and the table's), and each read of a view
--- would scan silver again.
+-- Inputs of the gold jobs: the sales periods a run touches, and the delivered items it reads.
+--
+-- A period is touched when an item in it may have changed: the quarters of every time a
+-- touched order's delivery was stamped with (a delivery re-stamped by an earlier event moves
+-- the order's items, so the quarter they were counted in before is rewritten too; the state
+-- keeps each time), and of the orders holding an item of a touched product (a category
+-- change moves its sales in every quarter it sold in), plus ALL whenever any quarter is.
+-- These come from bronze (the state), not silver, so silver is then read for those quarters
+-- only: `sales_read` is their `delivered_customer` ranges (see the runner), or TRUE where
+-- every item is needed (a full refresh; gold-leadtime's monitor segments).
+-- Materialised once: the items are read by several models, the periods by every scope twice.
 
-CREATE TABLE delivered_items AS
-SELECT *, quarter_of(delivered_customer) AS period
-FROM silver.delivered_order_product;
-
--- A touched order's items may have been counted in another quarter before: a delivery
--- re-stamped by an earlier event moves them. Every time a delivery of the order was stamped
--- with is in bronze (the state keeps each one), so their quarters are all rewritten.
 CREATE TABLE touched_quarters AS
-SELECT DISTINCT period FROM delivered_items
-WHERE order_id IN (SELECT order_id FROM touched_orders)
-   OR product_id IN (SELECT product_id FROM touched_products)
-UNION
-SELECT quarter_of("timestamp") AS period FROM bronze.order_status
+SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
 WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
-  AND order_id IN (SELECT order_id FROM touched_orders);
+  AND (order_id IN (SELECT order_id FROM touched_orders)
+       OR order_id IN (SELECT order_id FROM bronze.order_item
+                       WHERE product_id IN (SELECT product_id FROM touched_products)));
 
 CREATE TABLE touched_periods AS
 SELECT period FROM touched_quarters
 UNION SELECT 'ALL' AS period FROM touched_quarters;
+
+CREATE TABLE delivered_items AS
+SELECT *, quarter_of(delivered_customer) AS period
+FROM silver.delivered_order_product
+WHERE {sales_read};

@@ -20,3 +20,12 @@ SELECT order_id,
        END AS stage_entered_at
 FROM status_first
 WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL;
+
+-- The monitor's segments are computed here from every delivered item of this run's silver
+-- snapshot (never from gold-bcg's tables, which it runs beside): no quarter is kept.
+CREATE VIEW sale_stats_kept AS
+SELECT period, product_id, category, seller_id, order_count, total_sales
+FROM (SELECT period, product_id, category, seller_id,
+             count(*) AS order_count, sum(total_price) AS total_sales
+      FROM delivered_items GROUP BY period, product_id, category, seller_id)
+WHERE FALSE;

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -88,6 +89,9 @@ pub struct CountedTable {
     log: ScanLog,
     /// When set, the only data files any scan reads (those added after a state's snapshot).
     only: Option<Arc<HashSet<String>>>,
+    /// The table's columns without the readers' field metadata (`PARQUET:field_id`): a
+    /// union of a scan with computed rows must see one schema on both sides.
+    schema: SchemaRef,
 }
 
 impl CountedTable {
@@ -103,7 +107,9 @@ impl CountedTable {
             }
             None => IcebergStaticTableProvider::try_new_from_table(table.clone()).await?,
         };
+        let schema = without_metadata(&inner.schema());
         Ok(CountedTable {
+            schema,
             inner,
             table,
             snapshot_id,
@@ -156,7 +162,7 @@ impl TableProvider for CountedTable {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -170,7 +176,7 @@ impl TableProvider for CountedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let schema = self.inner.schema();
+        let schema = self.schema.clone();
         let (output, columns) = match projection {
             Some(p) => (
                 Arc::new(schema.project(p)?),
@@ -204,6 +210,17 @@ impl TableProvider for CountedTable {
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
     }
+}
+
+/// `schema` with no field- or schema-level metadata.
+fn without_metadata(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Splits items into at most `lanes` groups of about equal weight (heaviest first, each to the
@@ -314,6 +331,17 @@ impl ExecutionPlan for FilesScan {
         // A limit is a hint here (DataFusion applies it again above the scan): stop reading
         // once it is reached.
         let mut remaining = self.limit.unwrap_or(usize::MAX);
+        let schema = self.properties.eq_properties.schema().clone();
+        let batches = batches.and_then(move |b| {
+            futures::future::ready(
+                RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    b.columns().to_vec(),
+                    &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                )
+                .map_err(Into::into),
+            )
+        });
         let batches = batches.try_filter_map(move |b| {
             let out = if remaining == 0 {
                 None

@@ -43,6 +43,11 @@ pub struct JobSpec {
     /// model computes exactly the rows its scope names, and the runner keeps the table's other
     /// rows in the partitions it rewrites. Every model of such a job is scoped by rows.
     pub restricted_by: Option<&'static str>,
+    /// Sums the `ALL` period from the quarters (`{sales_kept}`: the table's quarters the run
+    /// does not touch, as they are), so silver is read for the touched quarters only
+    /// (`{sales_read}`). Without it (gold-leadtime's borrowed sales, whose segments must come
+    /// from its own silver snapshot) every delivered item is read.
+    pub sales_from_quarters: bool,
 }
 
 impl JobSpec {
@@ -82,6 +87,7 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
     as_of_end: false,
     keeps_state: true,
     restricted_by: Some("silver/affected.sql"),
+    sales_from_quarters: false,
 };
 
 pub static GOLD_BCG: JobSpec = JobSpec {
@@ -92,6 +98,7 @@ pub static GOLD_BCG: JobSpec = JobSpec {
         sql_file!("scope.sql"),
         sql_file!("staging.sql"),
         sql_file!("gold/bcg_inputs.sql"),
+        sql_file!("gold/bcg_kept.sql"),
     ],
     borrowed: &[],
     models: &[
@@ -106,6 +113,7 @@ pub static GOLD_BCG: JobSpec = JobSpec {
     as_of_end: false,
     keeps_state: false,
     restricted_by: None,
+    sales_from_quarters: true,
 };
 
 pub static GOLD_LEADTIME: JobSpec = JobSpec {
@@ -133,6 +141,7 @@ pub static GOLD_LEADTIME: JobSpec = JobSpec {
     as_of_end: true,
     keeps_state: false,
     restricted_by: None,
+    sales_from_quarters: false,
 };
 
 #[cfg(test)]

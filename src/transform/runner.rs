@@ -207,25 +207,56 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     //    a full refresh).
     let restricted = spec.restricted_by.is_some() && !run.full_refresh;
     run.metric("restricted", restricted);
-    let params = parameters(&ctx, spec, opts, run, restricted, as_of).await?;
+    // gold-bcg sums ALL from the quarters its tables hold, once they hold every period: a
+    // run that computed them all (a full refresh, or a first run) says so in its commits
+    // (`olistlake.periods`), and its interval runs carry that on. Without it (the first run,
+    // another engine's commit since) the run computes and rewrites every period.
+    let mut sums_quarters = spec.sales_from_quarters && !run.full_refresh;
+    for t in PERIOD_TABLES {
+        if sums_quarters {
+            let summary = lake.current_summary(&t.ident()).await?;
+            sums_quarters = summary.is_some_and(|s| s.get(PERIODS_KEY).is_some_and(|v| v == "all"));
+        }
+    }
+    let every_period = run.full_refresh || (spec.sales_from_quarters && !sums_quarters);
+    run.metric("sums_quarters", sums_quarters);
+    let mut params = parameters(&ctx, spec, opts, run, restricted, sums_quarters, as_of).await?;
+    // The touched periods' ranges are known only once `touched_periods` is materialised: the
+    // statements are chosen with a stand-in naming it, and rendered when they run.
+    let mut planned = params.clone();
+    if !params.contains_key(TOUCHED_RANGES) {
+        for name in [TOUCHED_RANGES, SALES_READ] {
+            planned.insert(
+                name,
+                "(delivered_customer IN (SELECT period FROM touched_periods))".into(),
+            );
+        }
+    }
     let mut prelude = Vec::new();
+    let mut raw = Vec::new();
     for (file, sql) in spec.preludes {
         if Some(*file) == spec.restricted_by && !restricted {
             continue;
         }
-        for stmt in model::statements(&model::render(file, sql, &params)?) {
-            prelude.push((*file, stmt));
+        for stmt in model::statements(sql) {
+            prelude.push(((*file, raw.len()), model::render(file, &stmt, &planned)?));
+            raw.push(stmt);
         }
     }
     let mut readers = Vec::new();
     for m in &models {
-        readers.push(model::reads_of(m, &model::render(m.file, m.sql, &params)?));
+        readers.push(model::reads_of(m, &model::render(m.file, m.sql, &planned)?));
     }
     for (file, sql) in spec.borrowed.iter().chain(spec.figures.iter()) {
-        readers.push(model::code(&model::render(file, sql, &params)?));
+        readers.push(model::code(&model::render(file, sql, &planned)?));
     }
-    for (file, stmt) in model::needed_statements(prelude, &readers) {
-        execute(&ctx, file, &stmt).await?;
+    let interval = (run.interval.start, run.interval.end);
+    for ((file, i), _) in model::needed_statements(prelude, &readers) {
+        derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, &raw[i]).await?;
+        execute(&ctx, file, &model::render(file, &raw[i], &params)?).await?;
+    }
+    for m in &models {
+        derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, m.sql).await?;
     }
 
     // An interval whose bronze rows touch no key cannot change a model whose every scope is
@@ -254,12 +285,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     if !spec.borrowed.is_empty() {
         clock.lap("borrowed");
     }
+    // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`).
+    let partial = sums_quarters;
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
         bar.set_message(m.table.qualified());
         let name = m.table.qualified();
-        let out = compute(lake, &ctx, m, &params, run.full_refresh, restricted).await?;
+        let out = compute(lake, &ctx, m, &params, every_period, restricted, partial).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
         bar.inc(1);
@@ -347,6 +380,9 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
             .extra
             .insert(CATEGORY_KEY.into(), opts.category.clone());
     }
+    if spec.sales_from_quarters {
+        context.extra.insert(PERIODS_KEY.into(), "all".into());
+    }
     // Tables are committed two at a time: each commit is mostly one thread's work (encoding an
     // unpartitioned table, writing its manifests and metadata file). Once one fails, no other
     // starts; those under way finish, as the sequential order would have let earlier ones.
@@ -376,8 +412,9 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
                     ))
                 }
             };
+            // gold-bcg's interval runs read their own tables' other periods in the same way.
             let precondition: Option<&crate::lake::Precondition> =
-                out.complete.is_some().then_some(&unchanged);
+                (out.complete.is_some() || partial).then_some(&unchanged);
             let outcome = lake
                 .write_if(
                     &out.model.table.ident(),
@@ -523,6 +560,7 @@ async fn parameters(
     opts: &Options,
     run: &JobRun,
     restricted: bool,
+    sums_quarters: bool,
     clock: Option<NaiveDateTime>,
 ) -> Result<BTreeMap<&'static str, String>> {
     let iv = run.interval;
@@ -555,7 +593,7 @@ async fn parameters(
             "TRUE".into()
         }
     };
-    Ok(BTreeMap::from([
+    let mut params = BTreeMap::from([
         ("for_orders", only("order_id", "affected_orders")),
         ("for_products", only("product_id", "affected_products")),
         ("for_sellers", only("seller_id", "affected_sellers")),
@@ -569,7 +607,134 @@ async fn parameters(
         ("known", known),
         ("as_of", ts_literal(as_of)),
         ("category", format!("'{}'", opts.category)),
-    ]))
+    ]);
+    // Whole-history runs read every period; an interval run's ranges are derived later.
+    if run.full_refresh {
+        params.insert(TOUCHED_RANGES, "TRUE".into());
+        params.insert(SALES_READ, "TRUE".into());
+    }
+    let kept = if !sums_quarters {
+        "FALSE".into()
+    } else {
+        "period <> 'ALL' AND period NOT IN (SELECT period FROM touched_periods)".into()
+    };
+    params.insert("sales_kept", kept);
+    if !sums_quarters {
+        params.insert(SALES_READ, "TRUE".into());
+    }
+    Ok(params)
+}
+
+/// Snapshot summary key of gold-bcg's commits: `all` = the tables hold every period.
+const PERIODS_KEY: &str = "olistlake.periods";
+/// The tables whose kept periods gold-bcg's interval runs read.
+static PERIOD_TABLES: [&TableDef; 3] = [
+    &tables::GOLD_SALE_STATS,
+    &tables::GOLD_BCG,
+    &tables::GOLD_DELIVERED_ORDER_PRODUCT_BCG,
+];
+
+/// `{delivered_in_touched_periods}`: `delivered_customer` within the calendar quarters of
+/// `touched_periods`, as literal ranges the Iceberg scan prunes month partitions by.
+const TOUCHED_RANGES: &str = "delivered_in_touched_periods";
+/// `{sales_read}`: the delivered items a sales model reads: those of the touched periods
+/// when it sums `ALL` from the quarters (gold-bcg), else all of them.
+const SALES_READ: &str = "sales_read";
+
+/// Fills the touched periods' ranges into `params` once `sql` needs them (the statements
+/// before it have materialised `touched_periods`), with the quarters of the interval itself
+/// (whose deliveries the figures report, touched or not).
+async fn derive_touched_ranges(
+    ctx: &SessionContext,
+    sums_quarters: bool,
+    (start, end): (Option<NaiveDateTime>, Option<NaiveDateTime>),
+    params: &mut BTreeMap<&'static str, String>,
+    sql: &str,
+) -> Result<()> {
+    let needs = |name: &str| !params.contains_key(name) && sql.contains(&format!("{{{name}}}"));
+    if !needs(TOUCHED_RANGES) && !needs(SALES_READ) {
+        return Ok(());
+    }
+    let batches = execute(
+        ctx,
+        "touched_periods",
+        "SELECT DISTINCT period FROM touched_periods WHERE period <> 'ALL'",
+    )
+    .await?;
+    let mut periods = Vec::new();
+    for b in &batches {
+        let col = datafusion::arrow::compute::cast(
+            b.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let col = col
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::StringArray>()
+            .ok_or_else(|| Error::Model("touched_periods: period is not a string".into()))?;
+        periods.extend(col.iter().flatten().map(str::to_string));
+    }
+    // the sales read exactly the periods they rewrite (the others are kept as they are)
+    if sums_quarters {
+        params.insert(SALES_READ, quarter_ranges("delivered_customer", &periods));
+    }
+    if let (Some(start), Some(end)) = (start, end) {
+        periods.extend(quarters_between(start.date(), end.date()));
+    }
+    params.insert(
+        TOUCHED_RANGES,
+        quarter_ranges("delivered_customer", &periods),
+    );
+    Ok(())
+}
+
+/// The quarters (`2017-Q4`) holding a day of `[start, end)`.
+fn quarters_between(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Vec<String> {
+    use chrono::Datelike;
+    let mut out = Vec::new();
+    let mut q = chrono::NaiveDate::from_ymd_opt(start.year(), (start.month0() / 3) * 3 + 1, 1);
+    while let Some(d) = q.filter(|d| *d < end) {
+        out.push(format!("{}-Q{}", d.year(), d.month0() / 3 + 1));
+        q = d.checked_add_months(chrono::Months::new(3));
+    }
+    out
+}
+
+/// The calendar quarters `periods` (`2017-Q4`) as a predicate on `col`, adjacent quarters
+/// merged into one range. `FALSE` for none; `TRUE` when one is not a quarter (read all).
+fn quarter_ranges(col: &str, periods: &[String]) -> String {
+    let mut starts = Vec::new();
+    for p in periods {
+        let parsed = p.split_once("-Q").and_then(|(y, q)| {
+            let (y, q) = (y.parse::<i32>().ok()?, q.parse::<u32>().ok()?);
+            (1..=4).contains(&q).then_some(())?;
+            chrono::NaiveDate::from_ymd_opt(y, 3 * (q - 1) + 1, 1)
+        });
+        match parsed {
+            Some(d) => starts.push(d),
+            None => return "TRUE".into(),
+        }
+    }
+    starts.sort();
+    starts.dedup();
+    let next = |d: chrono::NaiveDate| d.checked_add_months(chrono::Months::new(3)).unwrap_or(d);
+    let mut ranges: Vec<(chrono::NaiveDate, chrono::NaiveDate)> = Vec::new();
+    for d in starts {
+        match ranges.last_mut() {
+            Some((_, end)) if *end == d => *end = next(d),
+            _ => ranges.push((d, next(d))),
+        }
+    }
+    if ranges.is_empty() {
+        return "FALSE".into();
+    }
+    let ranges: Vec<String> = ranges
+        .into_iter()
+        .map(|(s, e)| {
+            let at = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default();
+            format!("({})", between(col, Some(at(s)), Some(at(e))))
+        })
+        .collect();
+    format!("({})", ranges.join(" OR "))
 }
 
 /// Greatest `ingest_time` the monitor's clock may take: a corrupt time beyond silver's
@@ -720,6 +885,7 @@ async fn compute(
     params: &BTreeMap<&'static str, String>,
     full_refresh: bool,
     restricted: bool,
+    partial: bool,
 ) -> Result<Output> {
     let started = std::time::Instant::now();
     let sql = model::render(m.file, m.sql, params)?;
@@ -782,6 +948,11 @@ async fn compute(
                 complete = Some((schema, merged.clone()));
                 merged
             } else {
+                // A model computed over the touched periods only: the checks and figures see
+                // the table as the run leaves it (its other partitions as they are).
+                if partial {
+                    complete = Some(merge_restricted(ctx, &m, &table, predicate).await?);
+                }
                 kept
             };
             let (parts, rows) = lake.select_partitions(&ident, &touched, &source).await?;
@@ -977,4 +1148,39 @@ async fn figures(ctx: &SessionContext, file: &str, sql: &str) -> Result<Value> {
         out.insert(name, value);
     }
     Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touched_quarters_become_merged_delivery_ranges() {
+        let q = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(quarter_ranges("d", &q(&[])), "FALSE");
+        assert_eq!(quarter_ranges("d", &q(&["2017-Q5"])), "TRUE");
+        assert_eq!(quarter_ranges("d", &q(&["ALL"])), "TRUE");
+        let r = quarter_ranges("d", &q(&["2018-Q1", "2017-Q4", "2017-Q2", "2017-Q4"]));
+        assert_eq!(
+            r,
+            "((d >= CAST('2017-04-01 00:00:00.000000' AS TIMESTAMP) \
+             AND d < CAST('2017-07-01 00:00:00.000000' AS TIMESTAMP)) \
+             OR (d >= CAST('2017-10-01 00:00:00.000000' AS TIMESTAMP) \
+             AND d < CAST('2018-04-01 00:00:00.000000' AS TIMESTAMP)))"
+        );
+    }
+
+    #[test]
+    fn an_interval_covers_the_quarters_of_its_days() {
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            quarters_between(d("2017-11-24"), d("2017-11-25")),
+            ["2017-Q4"]
+        );
+        assert_eq!(
+            quarters_between(d("2017-12-30"), d("2018-04-01")),
+            ["2017-Q4", "2018-Q1"]
+        );
+        assert!(quarters_between(d("2017-01-01"), d("2017-01-01")).is_empty());
+    }
 }
