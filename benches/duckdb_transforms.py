@@ -78,7 +78,10 @@ def main():
                           ("touched_zips", "zip_code")]:
             db.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT CAST(NULL AS VARCHAR) AS {col} WHERE FALSE")
         params = {"known": known, "in_interval": "FALSE", "as_of": as_of,
-                  "category": f"'{args.category}'", "delivered_in_interval": "TRUE"}
+                  "category": f"'{args.category}'", "delivered_in_interval": "TRUE",
+                  # every period is read and none is kept from an earlier run
+                  "sales_read": "TRUE", "delivered_in_touched_periods": "TRUE",
+                  "sales_kept": "FALSE"}
         params.update({f"for_{k}": "TRUE" for k in ("orders", "products", "sellers", "customers", "zips")})
         for stmt in statements(os.path.join(JOBS, "staging.sql"), params):
             db.execute(stmt)
@@ -102,8 +105,16 @@ def main():
         model("silver", name, params)
     for stmt in statements(os.path.join(JOBS, "gold", "bcg_inputs.sql"), params):
         db.execute(stmt)
+    # a full refresh keeps no period of an earlier run (gold/bcg_kept.sql reads none)
+    db.execute("CREATE OR REPLACE TABLE sale_stats_kept AS SELECT period, product_id, category, "
+               "seller_id, CAST(0 AS BIGINT) AS order_count, total_price AS total_sales "
+               "FROM delivered_items WHERE FALSE")
+    db.execute("CREATE OR REPLACE TABLE bcg_items_kept AS SELECT period, order_id, order_item_id, "
+               "product_id, category, seller_id, price, freight_value, total_price, "
+               "delivered_customer, CAST(NULL AS VARCHAR) AS segment FROM delivered_items WHERE FALSE")
     for name in GOLD_BCG:
         model("gold", name, params)
+    db.execute("DROP TABLE sale_stats_kept")
     # gold-leadtime: the monitor sees what was ingested before its as-of time
     params = prelude(f"ingest_time < {as_of}")
     for prelude_file in ("bcg_inputs.sql", "monitor_inputs.sql"):

@@ -9,10 +9,11 @@
 -- only: `sales_read` is their `delivered_customer` ranges (see the runner), or TRUE where
 -- every item is needed (a full refresh; gold-leadtime's monitor segments).
 -- Materialised once: the items are read by several models, the periods by every scope twice.
+-- A full refresh (`interval_run` FALSE) rewrites every period and touches none.
 
 CREATE TABLE touched_quarters AS
 SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
-WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
+WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
   AND (order_id IN (SELECT order_id FROM touched_orders)
        OR order_id IN (SELECT order_id FROM bronze.order_item
                        WHERE product_id IN (SELECT product_id FROM touched_products)));

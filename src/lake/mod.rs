@@ -37,6 +37,18 @@ use crate::config::{LakeConfig, Warehouse};
 use crate::error::{Error, Result};
 use catalog::Publisher;
 
+/// The newest snapshot of the current history that changed rows (not a `replace`).
+fn last_data_change(md: &TableMetadata) -> Option<&iceberg::spec::SnapshotRef> {
+    let mut snapshot = md.current_snapshot();
+    while let Some(s) = snapshot {
+        if s.summary().operation != iceberg::spec::Operation::Replace {
+            return Some(s);
+        }
+        snapshot = s.parent_snapshot_id().and_then(|p| md.snapshot_by_id(p));
+    }
+    None
+}
+
 /// Snapshot-summary keys the project writes on every commit.
 pub mod summary_keys {
     pub const JOB: &str = "olistlake.job";
@@ -560,6 +572,17 @@ impl Lake {
             .map(|s| s.summary().additional_properties.clone()))
     }
 
+    /// The summary of the snapshot that last changed the table's rows: the current one, or
+    /// the one below the rewrites on top of it (operation `replace`: files compacted, rows
+    /// unchanged, by this project or another engine). None when it has no such snapshot.
+    pub async fn data_summary(
+        &self,
+        ident: &TableIdent,
+    ) -> Result<Option<HashMap<String, String>>> {
+        let table = self.table(ident).await?;
+        Ok(last_data_change(table.metadata()).map(|s| s.summary().additional_properties.clone()))
+    }
+
     /// The current snapshot id of a table (None when it has none yet).
     pub async fn current_snapshot_id(&self, ident: &TableIdent) -> Result<Option<i64>> {
         Ok(self.table(ident).await?.metadata().current_snapshot_id())
@@ -910,7 +933,25 @@ fn sanitize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::summary_keys::KAFKA_OFFSETS;
-    use super::test_support::history;
+    use super::test_support::{history, history_of};
+
+    #[test]
+    fn the_last_change_of_rows_is_found_below_rewrites() {
+        use iceberg::spec::Operation::{Append, Overwrite, Replace};
+        let id = |md: &TableMetadata| last_data_change(md).map(|s| s.snapshot_id());
+        let md = history_of(&[(Append, &[]), (Overwrite, &[("k", "v")]), (Replace, &[])]);
+        assert_eq!(id(&md), Some(2));
+        assert_eq!(
+            last_data_change(&md)
+                .unwrap()
+                .summary()
+                .additional_properties["k"],
+            "v"
+        );
+        assert_eq!(id(&history_of(&[(Append, &[])])), Some(1));
+        assert_eq!(id(&history_of(&[(Replace, &[]), (Replace, &[])])), None);
+        assert_eq!(id(&history_of(&[])), None);
+    }
     use super::*;
 
     #[test]

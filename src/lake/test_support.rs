@@ -2,13 +2,19 @@
 
 use std::collections::HashMap;
 
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{Operation, TableMetadata};
 
 /// Metadata whose history is one snapshot per summary, oldest first.
 pub fn history(summaries: &[&[(&str, &str)]]) -> TableMetadata {
+    let appends: Vec<_> = summaries.iter().map(|s| (Operation::Append, *s)).collect();
+    history_of(&appends)
+}
+
+/// Metadata whose history is one snapshot per (operation, summary), oldest first.
+pub fn history_of(snapshots: &[(Operation, &[(&str, &str)])]) -> TableMetadata {
     use iceberg::spec::{
-        FormatVersion, NestedField, Operation, PrimitiveType, Schema, Snapshot, SortOrder, Summary,
-        Type, UnboundPartitionSpec,
+        FormatVersion, NestedField, PrimitiveType, Schema, Snapshot, SortOrder, Summary, Type,
+        UnboundPartitionSpec,
     };
     let schema = Schema::builder()
         .with_fields(vec![
@@ -28,7 +34,7 @@ pub fn history(summaries: &[&[(&str, &str)]]) -> TableMetadata {
     .build()
     .unwrap()
     .metadata;
-    for (i, props) in summaries.iter().enumerate() {
+    for (i, (operation, props)) in snapshots.iter().enumerate() {
         let id = i as i64 + 1;
         let snapshot = Snapshot::builder()
             .with_snapshot_id(id)
@@ -38,7 +44,7 @@ pub fn history(summaries: &[&[(&str, &str)]]) -> TableMetadata {
             .with_manifest_list(format!("memory://bronze/t/snap-{id}.avro"))
             .with_schema_id(0)
             .with_summary(Summary {
-                operation: Operation::Append,
+                operation: operation.clone(),
                 additional_properties: props
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))

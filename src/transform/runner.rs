@@ -209,12 +209,13 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     run.metric("restricted", restricted);
     // gold-bcg sums ALL from the quarters its tables hold, once they hold every period: a
     // run that computed them all (a full refresh, or a first run) says so in its commits
-    // (`olistlake.periods`), and its interval runs carry that on. Without it (the first run,
-    // another engine's commit since) the run computes and rewrites every period.
+    // (`olistlake.periods`), and its interval runs carry that on; a compaction keeps it.
+    // Without it (the first run, another engine's write since) the run computes and rewrites
+    // every period.
     let mut sums_quarters = spec.sales_from_quarters && !run.full_refresh;
     for t in PERIOD_TABLES {
         if sums_quarters {
-            let summary = lake.current_summary(&t.ident()).await?;
+            let summary = lake.data_summary(&t.ident()).await?;
             sums_quarters = summary.is_some_and(|s| s.get(PERIODS_KEY).is_some_and(|v| v == "all"));
         }
     }
@@ -287,12 +288,27 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
     // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`).
     let partial = sums_quarters;
+    // What reads a partial model's whole table: the checks of the models that hold every
+    // period (`scope: all`), and the figures.
+    let mut later_readers: Vec<String> = models
+        .iter()
+        .filter(|m| matches!(m.scope, Scope::All))
+        .flat_map(|m| m.checks.iter().map(|(_, c)| c.to_string()))
+        .collect();
+    if let Some((file, sql)) = spec.figures {
+        later_readers.push(model::code(&model::render(file, sql, &params)?));
+    }
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
         bar.set_message(m.table.qualified());
         let name = m.table.qualified();
-        let out = compute(lake, &ctx, m, &params, every_period, restricted, partial).await?;
+        // the table as the run leaves it, where a check or a figure reads it
+        let keeps = partial
+            && later_readers
+                .iter()
+                .any(|r| model::names_relation(r, m.name()));
+        let out = compute(lake, &ctx, m, &params, every_period, restricted, keeps).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
         bar.inc(1);
@@ -619,6 +635,10 @@ async fn parameters(
         "period <> 'ALL' AND period NOT IN (SELECT period FROM touched_periods)".into()
     };
     params.insert("sales_kept", kept);
+    params.insert(
+        "interval_run",
+        if run.full_refresh { "FALSE" } else { "TRUE" }.into(),
+    );
     if !sums_quarters {
         params.insert(SALES_READ, "TRUE".into());
     }
@@ -885,7 +905,7 @@ async fn compute(
     params: &BTreeMap<&'static str, String>,
     full_refresh: bool,
     restricted: bool,
-    partial: bool,
+    read_back: bool,
 ) -> Result<Output> {
     let started = std::time::Instant::now();
     let sql = model::render(m.file, m.sql, params)?;
@@ -950,7 +970,7 @@ async fn compute(
             } else {
                 // A model computed over the touched periods only: the checks and figures see
                 // the table as the run leaves it (its other partitions as they are).
-                if partial {
+                if read_back {
                     complete = Some(merge_restricted(ctx, &m, &table, predicate).await?);
                 }
                 kept
