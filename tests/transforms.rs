@@ -1522,7 +1522,8 @@ async fn runs_report_the_files_their_scans_open() {
     );
     let times = files_of("silver.delivered_order_timestamp").await;
     let m = &leadtime["metrics"]["inputs"]["silver.delivered_order_timestamp"];
-    // the lead times read the same quarters, and the interval's own (its deliveries' figures)
+    // the lead times read the touched orders' delivery quarters (here the same: the day
+    // changed no product's category), and the interval's own (its deliveries' figures)
     let mut quarters = rewritten.clone();
     quarters.insert("2018-Q1".into());
     let (files, bytes) = in_periods(&times, &quarters);

@@ -11,12 +11,20 @@
 -- Materialised once: the items are read by several models, the periods by every scope twice.
 -- A full refresh (`interval_run` FALSE) rewrites every period and touches none.
 
-CREATE TABLE touched_quarters AS
+-- The quarters of every time a touched order's delivery was stamped with (gold-leadtime's
+-- lead times need these only).
+CREATE TABLE delivery_quarters AS
 SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
 WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
-  AND (order_id IN (SELECT order_id FROM touched_orders)
-       OR order_id IN (SELECT order_id FROM bronze.order_item
-                       WHERE product_id IN (SELECT product_id FROM touched_products)));
+  AND order_id IN (SELECT order_id FROM touched_orders);
+
+CREATE TABLE touched_quarters AS
+SELECT period FROM delivery_quarters
+UNION
+SELECT quarter_of("timestamp") AS period FROM bronze.order_status
+WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
+  AND order_id IN (SELECT order_id FROM bronze.order_item
+                   WHERE product_id IN (SELECT product_id FROM touched_products));
 
 CREATE TABLE touched_periods AS
 SELECT period FROM touched_quarters

@@ -225,11 +225,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     // The touched periods' ranges are known only once `touched_periods` is materialised: the
     // statements are chosen with a stand-in naming it, and rendered when they run.
     let mut planned = params.clone();
-    if !params.contains_key(TOUCHED_RANGES) {
-        for name in [TOUCHED_RANGES, SALES_READ] {
+    for (name, relation) in [
+        (TOUCHED_RANGES, "delivery_quarters"),
+        (SALES_READ, "touched_periods"),
+    ] {
+        if !params.contains_key(name) {
             planned.insert(
                 name,
-                "(delivered_customer IN (SELECT period FROM touched_periods))".into(),
+                format!("(delivered_customer IN (SELECT period FROM {relation}))"),
             );
         }
     }
@@ -655,15 +658,15 @@ static PERIOD_TABLES: [&TableDef; 3] = [
 ];
 
 /// `{delivered_in_touched_periods}`: `delivered_customer` within the calendar quarters of
-/// `touched_periods`, as literal ranges the Iceberg scan prunes month partitions by.
+/// `delivery_quarters` (the touched orders' deliveries) and of the interval, as literal
+/// ranges the Iceberg scan prunes month partitions by.
 const TOUCHED_RANGES: &str = "delivered_in_touched_periods";
 /// `{sales_read}`: the delivered items a sales model reads: those of the touched periods
 /// when it sums `ALL` from the quarters (gold-bcg), else all of them.
 const SALES_READ: &str = "sales_read";
 
-/// Fills the touched periods' ranges into `params` once `sql` needs them (the statements
-/// before it have materialised `touched_periods`), with the quarters of the interval itself
-/// (whose deliveries the figures report, touched or not).
+/// Fills the periods' ranges into `params` once `sql` needs them (the statements before it
+/// have materialised the relations they are read from).
 async fn derive_touched_ranges(
     ctx: &SessionContext,
     sums_quarters: bool,
@@ -671,14 +674,33 @@ async fn derive_touched_ranges(
     params: &mut BTreeMap<&'static str, String>,
     sql: &str,
 ) -> Result<()> {
-    let needs = |name: &str| !params.contains_key(name) && sql.contains(&format!("{{{name}}}"));
-    if !needs(TOUCHED_RANGES) && !needs(SALES_READ) {
-        return Ok(());
+    let needs = |p: &BTreeMap<&str, String>, name: &str| {
+        !p.contains_key(name) && sql.contains(&format!("{{{name}}}"))
+    };
+    // the sales read exactly the periods they rewrite (the others are kept as they are)
+    if needs(params, SALES_READ) && sums_quarters {
+        let periods = periods_of(ctx, "touched_periods").await?;
+        params.insert(SALES_READ, quarter_ranges("delivered_customer", &periods));
     }
+    if needs(params, TOUCHED_RANGES) {
+        let mut periods = periods_of(ctx, "delivery_quarters").await?;
+        if let (Some(start), Some(end)) = (start, end) {
+            periods.extend(quarters_between(start.date(), end.date()));
+        }
+        params.insert(
+            TOUCHED_RANGES,
+            quarter_ranges("delivered_customer", &periods),
+        );
+    }
+    Ok(())
+}
+
+/// The quarters a prelude relation lists (`ALL` left out).
+async fn periods_of(ctx: &SessionContext, relation: &str) -> Result<Vec<String>> {
     let batches = execute(
         ctx,
-        "touched_periods",
-        "SELECT DISTINCT period FROM touched_periods WHERE period <> 'ALL'",
+        relation,
+        &format!("SELECT DISTINCT period FROM {relation} WHERE period <> 'ALL'"),
     )
     .await?;
     let mut periods = Vec::new();
@@ -690,21 +712,10 @@ async fn derive_touched_ranges(
         let col = col
             .as_any()
             .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .ok_or_else(|| Error::Model("touched_periods: period is not a string".into()))?;
+            .ok_or_else(|| Error::Model(format!("{relation}: period is not a string")))?;
         periods.extend(col.iter().flatten().map(str::to_string));
     }
-    // the sales read exactly the periods they rewrite (the others are kept as they are)
-    if sums_quarters {
-        params.insert(SALES_READ, quarter_ranges("delivered_customer", &periods));
-    }
-    if let (Some(start), Some(end)) = (start, end) {
-        periods.extend(quarters_between(start.date(), end.date()));
-    }
-    params.insert(
-        TOUCHED_RANGES,
-        quarter_ranges("delivered_customer", &periods),
-    );
-    Ok(())
+    Ok(periods)
 }
 
 /// The quarters (`2017-Q4`) holding a day of `[start, end)`.
