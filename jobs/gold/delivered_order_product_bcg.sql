@@ -4,10 +4,10 @@
 -- (`segment_all`, the ALL period's). Summing the table counts each sale once.
 -- Joining on product and seller (the BCG key) cannot fan out.
 -- Any new sale can move the ALL thresholds and so any item's segment_all: every run that
--- touches a period rewrites the table (one category's items: small beside silver). The items
--- of the quarters the run does not touch are the table's, as they are (`bcg_items_kept`),
--- with segment_all joined again.
--- scope: all
+-- touches a period rewrites the table (one category's items: small beside silver), and a run
+-- that touches none leaves it. The items of the quarters the run does not touch are the
+-- table's, as they are (`bcg_items_kept`), with segment_all joined again.
+-- scope: EXISTS (SELECT 1 FROM touched_periods)
 -- check error not_null: period, order_id, order_item_id, segment, segment_all
 -- check error unique: order_id, order_item_id
 -- check error references: period, product_id, seller_id -> health_beauty_sales_stats_bcg(period, product_id, seller_id)

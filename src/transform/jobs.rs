@@ -166,17 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn silver_build_stops_early_on_an_interval_that_touched_nothing() {
-        // every silver scope is bound by the touched keys; gold's `scope: all` models are not
+    fn silver_build_and_gold_bcg_stop_early_on_an_interval_that_touched_nothing() {
+        // every scope of theirs is bound by the touched keys; the monitor's `scope: all` is not
+        for job in [&SILVER_BUILD, &GOLD_BCG] {
+            assert!(job.models().unwrap().iter().all(|m| m.needs_touched_keys));
+        }
         assert!(
-            SILVER_BUILD
-                .models()
-                .unwrap()
-                .iter()
-                .all(|m| m.needs_touched_keys)
-        );
-        assert!(
-            !GOLD_BCG
+            !GOLD_LEADTIME
                 .models()
                 .unwrap()
                 .iter()

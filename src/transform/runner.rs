@@ -291,16 +291,21 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
     // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`).
     let partial = sums_quarters;
-    // What reads a partial model's whole table: the checks of the models that hold every
-    // period (`scope: all`), and the figures.
-    let mut later_readers: Vec<String> = models
+    // What reads a partial model's whole table: the checks of the models scoped otherwise
+    // (a check of a model with the same scope looks only at rows that scope recomputes), and
+    // the figures. `(scope, checks)` per model.
+    let checkers: Vec<(Scope, String)> = models
         .iter()
-        .filter(|m| matches!(m.scope, Scope::All))
-        .flat_map(|m| m.checks.iter().map(|(_, c)| c.to_string()))
+        .flat_map(|m| {
+            m.checks
+                .iter()
+                .map(|(_, c)| (m.scope.clone(), c.to_string()))
+        })
         .collect();
-    if let Some((file, sql)) = spec.figures {
-        later_readers.push(model::code(&model::render(file, sql, &params)?));
-    }
+    let figures_code = match spec.figures {
+        Some((file, sql)) => model::code(&model::render(file, sql, &params)?),
+        None => String::new(),
+    };
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
@@ -308,9 +313,10 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         let name = m.table.qualified();
         // the table as the run leaves it, where a check or a figure reads it
         let keeps = partial
-            && later_readers
-                .iter()
-                .any(|r| model::names_relation(r, m.name()));
+            && (model::names_relation(&figures_code, m.name())
+                || checkers
+                    .iter()
+                    .any(|(scope, c)| *scope != m.scope && model::names_relation(c, m.name())));
         let out = compute(lake, &ctx, m, &params, every_period, restricted, keeps).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
