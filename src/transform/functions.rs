@@ -138,13 +138,18 @@ fn hours_between(args: &[ArrayRef]) -> Result<ArrayRef, DataFusionError> {
     Ok(Arc::new(out.with_precision_and_scale(18, 4)?))
 }
 
+/// The calendar quarter of a date or time: `2017-Q4`.
+pub(super) fn quarter_label(t: impl Datelike) -> String {
+    format!("{}-Q{}", t.year(), t.month0() / 3 + 1)
+}
+
 fn quarter_of(args: &[ArrayRef]) -> Result<ArrayRef, DataFusionError> {
     let a = micros(&args[0])?;
     let out: StringArray = a
         .iter()
         .map(|t| {
             let t = DateTime::from_timestamp_micros(t?)?.naive_utc();
-            Some(format!("{}-Q{}", t.year(), t.month0() / 3 + 1))
+            Some(quarter_label(t))
         })
         .collect();
     Ok(Arc::new(out))

@@ -289,8 +289,6 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     if !spec.borrowed.is_empty() {
         clock.lap("borrowed");
     }
-    // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`).
-    let partial = sums_quarters;
     // What reads a partial model's whole table: the checks of the models scoped otherwise
     // (a check of a model with the same scope looks only at rows that scope recomputes), and
     // the figures. `(scope, checks)` per model.
@@ -311,8 +309,9 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     for m in models {
         bar.set_message(m.table.qualified());
         let name = m.table.qualified();
-        // the table as the run leaves it, where a check or a figure reads it
-        let keeps = partial
+        // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`): the
+        // table as the run leaves it, where a check or a figure reads it
+        let keeps = sums_quarters
             && (model::names_relation(&figures_code, m.name())
                 || checkers
                     .iter()
@@ -439,7 +438,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
             };
             // gold-bcg's interval runs read their own tables' other periods in the same way.
             let precondition: Option<&crate::lake::Precondition> =
-                (out.complete.is_some() || partial).then_some(&unchanged);
+                (out.complete.is_some() || sums_quarters).then_some(&unchanged);
             let outcome = lake
                 .write_if(
                     &out.model.table.ident(),
@@ -523,15 +522,7 @@ async fn category_has_rows(ctx: &SessionContext, category: &str) -> Result<()> {
          GROUP BY category ORDER BY (category = '{category}') DESC, n DESC, category LIMIT 6"
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
-    let mut known = Vec::new();
-    for b in &batches {
-        let names = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-        let names = names
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("utf8 after cast");
-        known.extend((0..b.num_rows()).map(|i| names.value(i).to_string()));
-    }
+    let known = texts(&batches)?;
     if known.first().map(String::as_str) == Some(category) || known.is_empty() {
         // the category has rows, or silver is empty (nothing to build for any category)
         return Ok(());
@@ -636,7 +627,6 @@ async fn parameters(
     // Whole-history runs read every period; an interval run's ranges are derived later.
     if run.full_refresh {
         params.insert(TOUCHED_RANGES, "TRUE".into());
-        params.insert(SALES_READ, "TRUE".into());
     }
     let kept = if !sums_quarters {
         "FALSE".into()
@@ -709,19 +699,21 @@ async fn periods_of(ctx: &SessionContext, relation: &str) -> Result<Vec<String>>
         &format!("SELECT DISTINCT period FROM {relation} WHERE period <> 'ALL'"),
     )
     .await?;
-    let mut periods = Vec::new();
-    for b in &batches {
-        let col = datafusion::arrow::compute::cast(
-            b.column(0),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )?;
+    texts(&batches)
+}
+
+/// The non-null values of the first column of `batches`, as text.
+fn texts(batches: &[RecordBatch]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
         let col = col
             .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .ok_or_else(|| Error::Model(format!("{relation}: period is not a string")))?;
-        periods.extend(col.iter().flatten().map(str::to_string));
+            .downcast_ref::<StringArray>()
+            .expect("utf8 after cast");
+        out.extend(col.iter().flatten().map(str::to_string));
     }
-    Ok(periods)
+    Ok(out)
 }
 
 /// The quarters (`2017-Q4`) holding a day of `[start, end)`.
@@ -730,7 +722,7 @@ fn quarters_between(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Vec<Str
     let mut out = Vec::new();
     let mut q = chrono::NaiveDate::from_ymd_opt(start.year(), (start.month0() / 3) * 3 + 1, 1);
     while let Some(d) = q.filter(|d| *d < end) {
-        out.push(format!("{}-Q{}", d.year(), d.month0() / 3 + 1));
+        out.push(functions::quarter_label(d));
         q = d.checked_add_months(chrono::Months::new(3));
     }
     out
