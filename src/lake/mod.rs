@@ -687,7 +687,7 @@ impl Lake {
             );
             out.push(DataFileInfo {
                 path: entry.file_path().to_string(),
-                partition: key.to_path(),
+                partition: write::partition_path(&key),
                 records: entry.record_count(),
                 size_bytes: entry.file_size_in_bytes(),
                 spec_id,

@@ -21,7 +21,7 @@ use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{
-    DefaultFileNameGenerator, DefaultLocationGenerator,
+    DefaultFileNameGenerator, DefaultLocationGenerator, LocationGenerator,
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
@@ -223,7 +223,81 @@ impl Splitter {
 }
 
 type FileWriterBuilder =
-    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+    DataFileWriterBuilder<ParquetWriterBuilder, PartitionPaths, DefaultFileNameGenerator>;
+
+/// Data file locations under the table's data folder, in a folder per partition named as
+/// Iceberg's Java writers (and Spark) name it: `delivered_customer_month=2018-08`, not the
+/// transform's raw value (`=583`) the crate's default generator writes.
+#[derive(Clone, Debug)]
+struct PartitionPaths(DefaultLocationGenerator);
+
+impl LocationGenerator for PartitionPaths {
+    fn generate_location(&self, key: Option<&PartitionKey>, file_name: &str) -> String {
+        match key.filter(|k| !PartitionKey::is_effectively_none(Some(k))) {
+            None => self.0.generate_location(None, file_name),
+            Some(key) => self
+                .0
+                .generate_location(None, &format!("{}/{file_name}", partition_path(key))),
+        }
+    }
+}
+
+/// `name=value/…` for a partition, each value as Java's `Transform.toHumanString` renders it
+/// (months `yyyy-MM`, hours `yyyy-MM-dd-HH`, years `yyyy`; days are dates already) and URL-
+/// encoded as Java's `PartitionSpec.partitionToPath` encodes it.
+pub fn partition_path(key: &PartitionKey) -> String {
+    let types = key.spec().partition_type(key.schema()).ok();
+    key.spec()
+        .fields()
+        .iter()
+        .zip(key.data().iter())
+        .enumerate()
+        .map(|(i, (field, value))| {
+            let shown = match (field.transform, value) {
+                (
+                    Transform::Year | Transform::Month | Transform::Hour,
+                    Some(Literal::Primitive(PrimitiveLiteral::Int(n))),
+                ) => human_time(field.transform, *n),
+                // the crate renders the other transforms' values (dates, strings, numbers) as
+                // Java does
+                _ => match types.as_ref().and_then(|t| t.fields().get(i)) {
+                    Some(f) => field.transform.to_human_string(&f.field_type, value),
+                    None => "null".to_string(),
+                },
+            };
+            format!("{}={}", url_encode(&field.name), url_encode(&shown))
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Years, months or hours since 1970 as `yyyy`, `yyyy-MM` or `yyyy-MM-dd-HH`.
+fn human_time(transform: Transform, n: i32) -> String {
+    match transform {
+        Transform::Year => format!("{:04}", 1970 + n),
+        Transform::Month => {
+            let (y, m) = (1970 + n.div_euclid(12), n.rem_euclid(12) + 1);
+            format!("{y:04}-{m:02}")
+        }
+        _ => chrono::DateTime::from_timestamp(i64::from(n) * 3600, 0)
+            .map_or_else(|| n.to_string(), |t| t.format("%Y-%m-%d-%H").to_string()),
+    }
+}
+
+/// `application/x-www-form-urlencoded` as Java's `URLEncoder` writes it.
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
 
 /// Parquet data files of `table` in its data folder, named `<prefix>-…`, rolling over to a
 /// new file at `target_size` bytes.
@@ -237,7 +311,7 @@ fn file_writer_builder(
         ParquetWriterBuilder::new(writer_properties(table)?, metadata.current_schema().clone()),
         target_size,
         table.file_io().clone(),
-        DefaultLocationGenerator::new(metadata)?,
+        PartitionPaths(DefaultLocationGenerator::new(metadata)?),
         DefaultFileNameGenerator::new(prefix.to_string(), None, DataFileFormat::Parquet),
     );
     Ok(DataFileWriterBuilder::new(rolling))
@@ -629,5 +703,68 @@ mod tests {
         );
         assert_eq!(ours.len(), 7);
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn partition_folders_are_named_as_javas_writers_name_them() {
+        let schema = Arc::new(
+            Schema::builder()
+                .with_fields(vec![
+                    NestedField::required(1, "t", Type::Primitive(PrimitiveType::Timestamp)).into(),
+                    NestedField::required(2, "s", Type::Primitive(PrimitiveType::String)).into(),
+                ])
+                .build()
+                .unwrap(),
+        );
+        let spec = |transform: Transform, source: &str, name: &str| {
+            PartitionSpec::builder(schema.clone())
+                .add_partition_field(source, name, transform)
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let path = |spec: PartitionSpec, value: Literal| {
+            partition_path(&PartitionKey::new(
+                spec,
+                schema.clone(),
+                Struct::from_iter([Some(value)]),
+            ))
+        };
+        let int = |n| Literal::Primitive(PrimitiveLiteral::Int(n));
+        // 583 months after 1970-01 (Java: TransformUtil.humanMonth)
+        assert_eq!(
+            path(spec(Transform::Month, "t", "t_month"), int(583)),
+            "t_month=2018-08"
+        );
+        assert_eq!(
+            path(spec(Transform::Month, "t", "t_month"), int(-1)),
+            "t_month=1969-12"
+        );
+        assert_eq!(
+            path(spec(Transform::Year, "t", "t_year"), int(48)),
+            "t_year=2018"
+        );
+        assert_eq!(
+            path(spec(Transform::Hour, "t", "t_hour"), int(424_325)),
+            "t_hour=2018-05-29-05"
+        );
+        assert_eq!(
+            path(spec(Transform::Day, "t", "t_day"), int(17_744)),
+            "t_day=2018-08-01"
+        );
+        // identity values URL-encoded as java.net.URLEncoder does
+        assert_eq!(
+            path(
+                spec(Transform::Identity, "s", "s"),
+                Literal::string("health beauty/é")
+            ),
+            "s=health+beauty%2F%C3%A9"
+        );
+        let none = PartitionKey::new(
+            spec(Transform::Month, "t", "t_month"),
+            schema.clone(),
+            Struct::from_iter([None]),
+        );
+        assert_eq!(partition_path(&none), "t_month=null");
     }
 }
