@@ -81,6 +81,7 @@ def main():
                   "category": f"'{args.category}'", "delivered_in_interval": "TRUE",
                   # every period is read and none is kept from an earlier run
                   "sales_read": "TRUE", "delivered_in_touched_periods": "TRUE",
+                  "affected_delivery_months": "TRUE",
                   "sales_kept": "FALSE", "interval_run": "FALSE"}
         params.update({f"for_{k}": "TRUE" for k in ("orders", "products", "sellers", "customers", "zips")})
         for stmt in statements(os.path.join(JOBS, "staging.sql"), params):

@@ -75,3 +75,14 @@ WHERE zip_code IS NOT NULL AND customer_id IN (SELECT customer_id FROM affected_
 UNION
 SELECT zip_code FROM seller_zips
 WHERE zip_code IS NOT NULL AND seller_id IN (SELECT seller_id FROM affected_sellers);
+
+-- The months the affected orders' rows can be in, in the tables partitioned by month of
+-- delivery (`scope within:` of those models): an order's delivered_customer is the earliest
+-- delivery time among the events a run saw, so whichever run wrote its rows, and whichever
+-- run writes them now, it is one of the times its delivery was ever stamped with (state.sql
+-- keeps each of them). An interval run reads and rewrites those months only.
+CREATE TABLE affected_delivery_months AS
+SELECT DISTINCT CAST(date_trunc('month', "timestamp") AS DATE) AS month
+FROM bronze.order_status
+WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
+  AND order_id IN (SELECT order_id FROM affected_orders);

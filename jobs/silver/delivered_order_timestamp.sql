@@ -2,6 +2,7 @@
 -- One row per delivered order and distinct shipping_limit_date of its items, with every
 -- timestamp. Rows missing any of them are left out and counted by reason (_drop_reason).
 -- scope: order_id IN (SELECT order_id FROM affected_orders)
+-- scope within: {affected_delivery_months}
 -- check error not_null: order_id, shipping_limit_date, customer_id, purchase, approved
 -- check error not_null: delivered_carrier, delivered_customer, estimated_delivery_date
 -- check error unique: order_id, shipping_limit_date

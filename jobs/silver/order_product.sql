@@ -2,6 +2,7 @@
 -- One row per item of a delivered order (an order with a delivered_customer event), with the
 -- product's latest category and total_price = price + freight_value.
 -- scope: order_id IN (SELECT order_id FROM affected_orders)
+-- scope within: {affected_delivery_months}
 -- check error not_null: order_id, order_item_id
 -- check error unique: order_id, order_item_id
 -- check error references: order_id -> order_timestamp(order_id)

@@ -11,6 +11,10 @@
 //! - `table:` the target table (defined in `lake::tables`).
 //! - `scope:` a predicate over the table's columns selecting the rows a run's touched keys
 //!   affect; several lines are OR-ed; `scope: all` means every run rewrites the whole table.
+//! - `scope within:` (optional) a predicate selecting whole partitions of the table that hold
+//!   every row the scope can select, in the table as it is; an interval run of a restricted
+//!   job reads only those (the rows it replaces, and the rows it keeps in the partitions it
+//!   rewrites) instead of the whole table.
 //! - `check <error|warn> <kind>: <args>`, kinds: `not_null: a, b` · `unique: a, b` ·
 //!   `references: a, b -> relation(x, y)` · `accepted: col IN (...)` · `expect: predicate`.
 //!
@@ -148,6 +152,8 @@ pub struct Model {
     /// Every scope line is bound by the interval's touched keys (see
     /// [`bound_by_touched_keys`]): an interval that touched no key cannot rewrite anything.
     pub needs_touched_keys: bool,
+    /// Where the table's rows in scope can be (`scope within:`), unrendered.
+    pub within: Option<String>,
     pub checks: Vec<(Level, Check)>,
     /// The whole file: DataFusion skips the comments.
     pub sql: &'static str,
@@ -174,6 +180,7 @@ impl Model {
         let bad = |line: usize, msg: String| Error::Model(format!("{file}:{line}: {msg}"));
         let mut table = None;
         let mut scopes = Vec::new();
+        let mut within = None;
         let mut checks = Vec::new();
         for (i, line) in sql.lines().enumerate() {
             let Some(comment) = line.trim().strip_prefix("--") else {
@@ -185,6 +192,8 @@ impl Model {
                 table = Some(
                     tables::by_name(t).ok_or_else(|| bad(i + 1, format!("unknown table `{t}`")))?,
                 );
+            } else if let Some(w) = comment.strip_prefix("scope within:") {
+                within = Some(w.trim().to_string());
             } else if let Some(s) = comment.strip_prefix("scope:") {
                 scopes.push(s.trim().to_string());
             } else if let Some(c) = comment.strip_prefix("check ") {
@@ -208,6 +217,7 @@ impl Model {
             table,
             scope,
             needs_touched_keys,
+            within,
             checks,
             sql,
         })
@@ -341,6 +351,11 @@ pub fn reads_of(m: &Model, rendered: &str) -> String {
     if let Scope::Rows(predicate) = &m.scope {
         text.push('\n');
         text.push_str(predicate);
+    }
+    // `{affected_delivery_months}` is derived from the relation of that name
+    if let Some(within) = &m.within {
+        text.push('\n');
+        text.push_str(within);
     }
     for (_, check) in &m.checks {
         text.push('\n');

@@ -222,12 +222,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     let every_period = run.full_refresh || (spec.sales_from_quarters && !sums_quarters);
     run.metric("sums_quarters", sums_quarters);
     let mut params = parameters(&ctx, spec, opts, run, restricted, sums_quarters, as_of).await?;
-    // The touched periods' ranges are known only once `touched_periods` is materialised: the
-    // statements are chosen with a stand-in naming it, and rendered when they run.
+    // The touched periods' (and affected months') ranges are known only once the relation they
+    // come from is materialised: the statements are chosen with a stand-in naming it, and
+    // rendered when they run.
     let mut planned = params.clone();
     for (name, relation) in [
         (TOUCHED_RANGES, "delivery_quarters"),
         (SALES_READ, "touched_periods"),
+        (AFFECTED_MONTHS, AFFECTED_MONTHS),
     ] {
         if !params.contains_key(name) {
             planned.insert(
@@ -628,6 +630,9 @@ async fn parameters(
     if run.full_refresh {
         params.insert(TOUCHED_RANGES, "TRUE".into());
     }
+    if !restricted {
+        params.insert(AFFECTED_MONTHS, "TRUE".into());
+    }
     let kept = if !sums_quarters {
         "FALSE".into()
     } else {
@@ -661,6 +666,12 @@ const TOUCHED_RANGES: &str = "delivered_in_touched_periods";
 /// when it sums `ALL` from the quarters (gold-bcg), else all of them.
 const SALES_READ: &str = "sales_read";
 
+/// `{affected_delivery_months}`: `delivered_customer` within the months of
+/// `affected_delivery_months` (every time an affected order's delivery was stamped with), as
+/// literal ranges: where silver-build's interval runs find the rows of the tables partitioned
+/// by month of delivery that they replace or keep.
+const AFFECTED_MONTHS: &str = "affected_delivery_months";
+
 /// Fills the periods' ranges into `params` once `sql` needs them (the statements before it
 /// have materialised the relations they are read from).
 async fn derive_touched_ranges(
@@ -677,6 +688,17 @@ async fn derive_touched_ranges(
     if needs(params, SALES_READ) && sums_quarters {
         let periods = periods_of(ctx, "touched_periods").await?;
         params.insert(SALES_READ, quarter_ranges("delivered_customer", &periods));
+    }
+    if needs(params, AFFECTED_MONTHS) {
+        let months = texts(
+            &execute(
+                ctx,
+                AFFECTED_MONTHS,
+                &format!("SELECT DISTINCT month FROM {AFFECTED_MONTHS}"),
+            )
+            .await?,
+        )?;
+        params.insert(AFFECTED_MONTHS, month_ranges("delivered_customer", &months));
     }
     if needs(params, TOUCHED_RANGES) {
         let mut periods = periods_of(ctx, "delivery_quarters").await?;
@@ -743,9 +765,28 @@ fn quarter_ranges(col: &str, periods: &[String]) -> String {
             None => return "TRUE".into(),
         }
     }
+    date_ranges(col, starts, 3)
+}
+
+/// The calendar months starting on `months` (`2018-08-01`) as a predicate on `col`, adjacent
+/// months merged. `FALSE` for none; `TRUE` when one is not the first day of a month.
+fn month_ranges(col: &str, months: &[String]) -> String {
+    let mut starts = Vec::new();
+    for m in months {
+        match chrono::NaiveDate::parse_from_str(m, "%Y-%m-%d") {
+            Ok(d) if chrono::Datelike::day(&d) == 1 => starts.push(d),
+            _ => return "TRUE".into(),
+        }
+    }
+    date_ranges(col, starts, 1)
+}
+
+/// Periods of `step` months starting on `starts` as literal ranges of `col`, adjacent ones
+/// merged. `FALSE` for none.
+fn date_ranges(col: &str, mut starts: Vec<chrono::NaiveDate>, step: u32) -> String {
     starts.sort();
     starts.dedup();
-    let next = |d: chrono::NaiveDate| d.checked_add_months(chrono::Months::new(3)).unwrap_or(d);
+    let next = |d: chrono::NaiveDate| d.checked_add_months(chrono::Months::new(step)).unwrap_or(d);
     let mut ranges: Vec<(chrono::NaiveDate, chrono::NaiveDate)> = Vec::new();
     for d in starts {
         match ranges.last_mut() {
@@ -943,8 +984,13 @@ async fn compute(
             // keeps): read its files once, into memory.
             let table = if restricted {
                 let current = format!("{}__current", m.name());
+                // only the partitions the scope's rows can be in (`scope within:`)
+                let within = match &m.within {
+                    Some(w) => format!(" WHERE {}", model::render(m.file, w, params)?),
+                    None => String::new(),
+                };
                 let sql = format!(
-                    "SELECT {} FROM {}",
+                    "SELECT {} FROM {}{within}",
                     m.table.column_list(),
                     m.table.qualified()
                 );
@@ -1196,6 +1242,23 @@ mod tests {
              AND d < CAST('2017-07-01 00:00:00.000000' AS TIMESTAMP)) \
              OR (d >= CAST('2017-10-01 00:00:00.000000' AS TIMESTAMP) \
              AND d < CAST('2018-04-01 00:00:00.000000' AS TIMESTAMP)))"
+        );
+    }
+
+    #[test]
+    fn affected_months_become_merged_delivery_ranges() {
+        let m = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(month_ranges("d", &m(&[])), "FALSE");
+        // not a month's first day, or not a date: read everything
+        assert_eq!(month_ranges("d", &m(&["2017-12-02"])), "TRUE");
+        assert_eq!(month_ranges("d", &m(&["2017-12"])), "TRUE");
+        let r = month_ranges("d", &m(&["2018-01-01", "2017-12-01", "2017-09-01"]));
+        assert_eq!(
+            r,
+            "((d >= CAST('2017-09-01 00:00:00.000000' AS TIMESTAMP) \
+             AND d < CAST('2017-10-01 00:00:00.000000' AS TIMESTAMP)) \
+             OR (d >= CAST('2017-12-01 00:00:00.000000' AS TIMESTAMP) \
+             AND d < CAST('2018-02-01 00:00:00.000000' AS TIMESTAMP)))"
         );
     }
 
