@@ -80,9 +80,10 @@ WHERE zip_code IS NOT NULL AND seller_id IN (SELECT seller_id FROM affected_sell
 -- delivery (`scope within:` of those models): an order's delivered_customer is the earliest
 -- delivery time among the events a run saw, so whichever run wrote its rows, and whichever
 -- run writes them now, it is one of the times its delivery was ever stamped with (state.sql
--- keeps each of them). An interval run reads and rewrites those months only.
+-- keeps each of them). An interval run reads and rewrites those months only. (`period`: a
+-- month's first day as text, `2018-08-01`, read as the touched quarters are.)
 CREATE TABLE affected_delivery_months AS
-SELECT DISTINCT CAST(date_trunc('month', "timestamp") AS DATE) AS month
+SELECT DISTINCT CAST(CAST(date_trunc('month', "timestamp") AS DATE) AS VARCHAR) AS period
 FROM bronze.order_status
 WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
   AND order_id IN (SELECT order_id FROM affected_orders);

@@ -233,11 +233,11 @@ struct PartitionPaths(DefaultLocationGenerator);
 
 impl LocationGenerator for PartitionPaths {
     fn generate_location(&self, key: Option<&PartitionKey>, file_name: &str) -> String {
-        match key.filter(|k| !PartitionKey::is_effectively_none(Some(k))) {
-            None => self.0.generate_location(None, file_name),
-            Some(key) => self
+        match key {
+            Some(key) if !key.spec().is_unpartitioned() => self
                 .0
                 .generate_location(None, &format!("{}/{file_name}", partition_path(key))),
+            _ => self.0.generate_location(None, file_name),
         }
     }
 }

@@ -690,14 +690,7 @@ async fn derive_touched_ranges(
         params.insert(SALES_READ, quarter_ranges("delivered_customer", &periods));
     }
     if needs(params, AFFECTED_MONTHS) {
-        let months = texts(
-            &execute(
-                ctx,
-                AFFECTED_MONTHS,
-                &format!("SELECT DISTINCT month FROM {AFFECTED_MONTHS}"),
-            )
-            .await?,
-        )?;
+        let months = periods_of(ctx, AFFECTED_MONTHS).await?;
         params.insert(AFFECTED_MONTHS, month_ranges("delivered_customer", &months));
     }
     if needs(params, TOUCHED_RANGES) {
@@ -713,7 +706,8 @@ async fn derive_touched_ranges(
     Ok(())
 }
 
-/// The quarters a prelude relation lists (`ALL` left out).
+/// The periods a prelude relation lists in its `period` column (quarters, or months' first
+/// days; `ALL` left out).
 async fn periods_of(ctx: &SessionContext, relation: &str) -> Result<Vec<String>> {
     let batches = execute(
         ctx,
