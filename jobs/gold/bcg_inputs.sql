@@ -6,8 +6,10 @@
 -- keeps each time), and of the orders holding an item of a touched product (a category
 -- change moves its sales in every quarter it sold in), plus ALL whenever any quarter is.
 -- These come from bronze (the state), not silver, so silver is then read for those quarters
--- only: `sales_read` is their `delivered_customer` ranges (see the runner), or TRUE where
--- every item is needed (a full refresh; gold-leadtime's monitor segments).
+-- only: `sales_read` is their `delivered_customer` ranges (see the runner), the category's
+-- items where only its segments are needed (gold-leadtime's monitor: the sales are grouped
+-- by category, so its rows are the same from its items alone), or TRUE where every item is
+-- needed (a full refresh).
 -- Materialised once: the items are read by several models, the periods by every scope twice.
 -- A full refresh (`interval_run` FALSE) rewrites every period and touches none.
 

@@ -21,8 +21,8 @@ SELECT order_id,
 FROM status_first
 WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL;
 
--- The monitor's segments are computed here from every delivered item of this run's silver
--- snapshot (never from gold-bcg's tables, which it runs beside): no quarter is kept.
+-- The monitor's segments are computed here from every delivered item of the category in this
+-- run's silver snapshot (never from gold-bcg's tables, which it runs beside): no quarter is kept.
 CREATE VIEW sale_stats_kept AS
 SELECT period, product_id, category, seller_id, order_count, total_sales
 FROM (SELECT period, product_id, category, seller_id,

@@ -48,6 +48,11 @@ pub struct JobSpec {
     /// (`{sales_read}`). Without it (gold-leadtime's borrowed sales, whose segments must come
     /// from its own silver snapshot) every delivered item is read.
     pub sales_from_quarters: bool,
+    /// Reads the delivered items of its `--category` only (`{sales_read}`): the job borrows
+    /// the sales models for that category's segments alone (gold-leadtime's monitor). Exact:
+    /// the sales are grouped by category, so the category's rows are the same from its items
+    /// alone, and ten times fewer items are read, aggregated and ranked.
+    pub sales_of_category: bool,
 }
 
 impl JobSpec {
@@ -88,6 +93,7 @@ pub static SILVER_BUILD: JobSpec = JobSpec {
     keeps_state: true,
     restricted_by: Some("silver/affected.sql"),
     sales_from_quarters: false,
+    sales_of_category: false,
 };
 
 pub static GOLD_BCG: JobSpec = JobSpec {
@@ -114,6 +120,7 @@ pub static GOLD_BCG: JobSpec = JobSpec {
     keeps_state: false,
     restricted_by: None,
     sales_from_quarters: true,
+    sales_of_category: false,
 };
 
 pub static GOLD_LEADTIME: JobSpec = JobSpec {
@@ -142,6 +149,7 @@ pub static GOLD_LEADTIME: JobSpec = JobSpec {
     keeps_state: false,
     restricted_by: None,
     sales_from_quarters: false,
+    sales_of_category: true,
 };
 
 #[cfg(test)]

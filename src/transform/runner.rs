@@ -644,7 +644,12 @@ async fn parameters(
         if run.full_refresh { "FALSE" } else { "TRUE" }.into(),
     );
     if !sums_quarters {
-        params.insert(SALES_READ, "TRUE".into());
+        let read = if spec.sales_of_category {
+            format!("category = '{}'", opts.category)
+        } else {
+            "TRUE".into()
+        };
+        params.insert(SALES_READ, read);
     }
     Ok(params)
 }
@@ -663,7 +668,8 @@ static PERIOD_TABLES: [&TableDef; 3] = [
 /// ranges the Iceberg scan prunes month partitions by.
 const TOUCHED_RANGES: &str = "delivered_in_touched_periods";
 /// `{sales_read}`: the delivered items a sales model reads: those of the touched periods
-/// when it sums `ALL` from the quarters (gold-bcg), else all of them.
+/// when it sums `ALL` from the quarters (gold-bcg), those of the category when only its
+/// segments are wanted (gold-leadtime), else all of them.
 const SALES_READ: &str = "sales_read";
 
 /// `{affected_delivery_months}`: `delivered_customer` within the months of
