@@ -257,20 +257,31 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         readers.push(model::code(&model::render(file, sql, &planned)?));
     }
     let interval = (run.interval.start, run.interval.end);
+    // An interval whose bronze rows touch no key cannot change a model whose every scope is
+    // bound by the touched keys: stop before computing anything. The touched keys are known
+    // once `scope.sql` has run, and every later relation (affected keys, touched periods) is
+    // derived from them, so the run asks then, before the statements that read the keys'
+    // history (at the end if no statement follows them).
+    let may_touch_nothing = !run.full_refresh && models.iter().all(|m| m.needs_touched_keys);
+    let (mut scope_ran, mut asked, mut touches_nothing) = (false, false, false);
     for ((file, i), _) in model::needed_statements(prelude, &readers) {
+        if may_touch_nothing && scope_ran && !asked && file != SCOPE_FILE {
+            asked = true;
+            touches_nothing = !any_touched_key(&ctx).await?;
+            if touches_nothing {
+                break;
+            }
+        }
         derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, &raw[i]).await?;
         execute(&ctx, file, &model::render(file, &raw[i], &params)?).await?;
+        scope_ran |= file == SCOPE_FILE;
     }
-    for m in &models {
-        derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, m.sql).await?;
+    if !touches_nothing {
+        for m in &models {
+            derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, m.sql).await?;
+        }
     }
-
-    // An interval whose bronze rows touch no key cannot change a model whose every scope is
-    // bound by the touched keys: stop before computing anything.
-    if !run.full_refresh
-        && models.iter().all(|m| m.needs_touched_keys)
-        && !any_touched_key(&ctx).await?
-    {
+    if touches_nothing || (may_touch_nothing && !asked && !any_touched_key(&ctx).await?) {
         clock.lap("views");
         run.metric("timings_s", clock.report());
         run.metric("inputs", scanned(&scans));
@@ -653,6 +664,9 @@ async fn parameters(
     }
     Ok(params)
 }
+
+/// The prelude that materialises the interval's touched keys (`touched_*`).
+const SCOPE_FILE: &str = "scope.sql";
 
 /// Snapshot summary key of gold-bcg's commits: `all` = the tables hold every period.
 const PERIODS_KEY: &str = "olistlake.periods";
