@@ -91,11 +91,3 @@ SELECT * FROM (
     WHERE order_id IS NOT NULL AND {known} AND {for_orders}
     WINDOW w AS (ORDER BY order_id, ingest_time, _kafka_partition, _kafka_offset))
 WHERE (order_id IS DISTINCT FROM _next_0);
-
-CREATE VIEW latest_review AS
-SELECT * FROM (
-    SELECT *, lead(review_id) OVER w AS _next_0, lead(order_id) OVER w AS _next_1
-    FROM bronze.review
-    WHERE review_id IS NOT NULL AND order_id IS NOT NULL AND {known} AND {for_orders}
-    WINDOW w AS (ORDER BY review_id, order_id, ingest_time, _kafka_partition, _kafka_offset))
-WHERE (review_id IS DISTINCT FROM _next_0) OR (order_id IS DISTINCT FROM _next_1);
