@@ -1243,9 +1243,14 @@ async fn figures(ctx: &SessionContext, file: &str, sql: &str) -> Result<Value> {
 mod tests {
     use super::*;
 
+    /// Periods as a prelude relation lists them (`periods_of`).
+    fn periods(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn touched_quarters_become_merged_delivery_ranges() {
-        let q = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let q = periods;
         assert_eq!(quarter_ranges("d", &q(&[])), "FALSE");
         assert_eq!(quarter_ranges("d", &q(&["2017-Q5"])), "TRUE");
         assert_eq!(quarter_ranges("d", &q(&["ALL"])), "TRUE");
@@ -1261,7 +1266,7 @@ mod tests {
 
     #[test]
     fn affected_months_become_merged_delivery_ranges() {
-        let m = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let m = periods;
         assert_eq!(month_ranges("d", &m(&[])), "FALSE");
         // not a month's first day, or not a date: read everything
         assert_eq!(month_ranges("d", &m(&["2017-12-02"])), "TRUE");
