@@ -154,6 +154,20 @@ fn looks_like_unreachable(text: &str) -> bool {
     NEEDLES.iter().any(|n| text.contains(n))
 }
 
+/// The catalog database was busy with another writer past its wait (SQLite's lock, a pool
+/// with no free connection, PostgreSQL's serialization failures): nothing was changed, and a
+/// retry a moment later succeeds.
+fn looks_like_catalog_busy(text: &str) -> bool {
+    const NEEDLES: [&str; 5] = [
+        "database is locked",
+        "database table is locked",
+        "pool timed out while waiting for an open connection",
+        "could not serialize access",
+        "deadlock detected",
+    ];
+    NEEDLES.iter().any(|n| text.contains(n))
+}
+
 /// A full disk frees up (files expire, an operator acts): worth a retry, not a failure.
 fn looks_like_no_space(text: &str) -> bool {
     text.contains("No space left on device")
@@ -179,6 +193,9 @@ impl Error {
             | Error::CommitConflict { .. }
             | Error::CommitStateUnknown { .. } => Exit::Retryable,
             Error::Iceberg(e) if e.retryable() => Exit::Retryable,
+            Error::Catalog(_) | Error::Iceberg(_) if looks_like_catalog_busy(&self.to_string()) => {
+                Exit::Retryable
+            }
             // A scan that lost the object store surfaces as a query error.
             Error::Query(e) | Error::ModelQuery { source: e, .. }
                 if looks_like_unreachable(&e.to_string()) =>
@@ -224,5 +241,23 @@ mod tests {
         };
         assert_eq!(concurrent.exit(), Exit::Retryable);
         assert_eq!(Error::UnknownSchema("x".into()).exit(), Exit::Retryable);
+    }
+
+    #[test]
+    fn a_busy_catalog_database_is_retryable() {
+        // as sqlx reports SQLite's SQLITE_BUSY, through our own queries and the crate's
+        let text = "error returned from database: (code: 5) database is locked";
+        let ours = Error::Catalog(format!("swapping metadata of bronze.payment: {text}"));
+        assert_eq!(ours.exit(), Exit::Retryable);
+        let crates: Error = iceberg::Error::new(
+            iceberg::ErrorKind::Unexpected,
+            "operation failed for hitting sqlx error",
+        )
+        .with_source(anyhow::anyhow!(text))
+        .into();
+        assert_eq!(crates.exit(), Exit::Retryable, "{crates}");
+        // a catalog that answers with something else stays fatal
+        let other = Error::Catalog("reading the metadata location of t: no such column".into());
+        assert_eq!(other.exit(), Exit::Fatal);
     }
 }
