@@ -963,7 +963,12 @@ async fn broker_down_is_retryable() {
     let child = bronze_load_paused_before_commit(&s, 2000, None);
     s.broker.kill();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let partial = bronze_counts(&s.env).await;
     // each table is either fully loaded (its commit happened) or untouched
     for t in &TOPICS {

@@ -347,12 +347,19 @@ impl KafkaClient {
         let md = c
             .fetch_metadata(Some(topic), TIMEOUT)
             .map_err(|e| unreachable(&format!("metadata of {topic} from {}", self.bootstrap), e))?;
-        Ok(md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().len() as i32)
-            .unwrap_or(0))
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            return Ok(0);
+        };
+        match t.error().map(RDKafkaErrorCode::from) {
+            None => Ok(t.partitions().len() as i32),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(0),
+            // a topic the broker knows but cannot describe now (its leader being elected
+            // after a restart): not a missing topic, whose load would be skipped
+            Some(code) => Err(unreachable(
+                &format!("metadata of {topic} from {}", self.bootstrap),
+                code,
+            )),
+        }
     }
 
     /// `(low, high)` watermarks of each partition of a topic.
