@@ -344,9 +344,10 @@ impl KafkaClient {
         let c: BaseConsumer = Self::with_options(self.base())?
             .create()
             .map_err(|e| unreachable("metadata client", e))?;
+        let what = || format!("metadata of {topic} from {}", self.bootstrap);
         let md = c
             .fetch_metadata(Some(topic), TIMEOUT)
-            .map_err(|e| unreachable(&format!("metadata of {topic} from {}", self.bootstrap), e))?;
+            .map_err(|e| unreachable(&what(), e))?;
         let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
             return Ok(0);
         };
@@ -355,10 +356,7 @@ impl KafkaClient {
             Some(RDKafkaErrorCode::UnknownTopicOrPartition) => Ok(0),
             // a topic the broker knows but cannot describe now (its leader being elected
             // after a restart): not a missing topic, whose load would be skipped
-            Some(code) => Err(unreachable(
-                &format!("metadata of {topic} from {}", self.bootstrap),
-                code,
-            )),
+            Some(code) => Err(unreachable(&what(), code)),
         }
     }
 

@@ -263,12 +263,13 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     // derived from them, so the run asks then, before the statements that read the keys'
     // history (at the end if no statement follows them).
     let may_touch_nothing = !run.full_refresh && models.iter().all(|m| m.needs_touched_keys);
-    let (mut scope_ran, mut asked, mut touches_nothing) = (false, false, false);
+    // whether the interval touches any key, once asked
+    let (mut scope_ran, mut any_touched) = (false, None);
     for ((file, i), _) in model::needed_statements(prelude, &readers) {
-        if may_touch_nothing && scope_ran && !asked && file != SCOPE_FILE {
-            asked = true;
-            touches_nothing = !any_touched_key(&ctx).await?;
-            if touches_nothing {
+        if may_touch_nothing && scope_ran && any_touched.is_none() && file != SCOPE_FILE {
+            let any = any_touched_key(&ctx).await?;
+            any_touched = Some(any);
+            if !any {
                 break;
             }
         }
@@ -276,12 +277,16 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         execute(&ctx, file, &model::render(file, &raw[i], &params)?).await?;
         scope_ran |= file == SCOPE_FILE;
     }
-    if !touches_nothing {
+    if any_touched != Some(false) {
         for m in &models {
             derive_touched_ranges(&ctx, sums_quarters, interval, &mut params, m.sql).await?;
         }
     }
-    if touches_nothing || (may_touch_nothing && !asked && !any_touched_key(&ctx).await?) {
+    let touches_nothing = match any_touched {
+        Some(any) => !any,
+        None => may_touch_nothing && !any_touched_key(&ctx).await?,
+    };
+    if touches_nothing {
         clock.lap("views");
         run.metric("timings_s", clock.report());
         run.metric("inputs", scanned(&scans));
