@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -333,6 +333,73 @@ async fn many_commits(backend: Backend, n: usize) {
         let total: usize = s.summary["total-records"].parse().unwrap();
         assert_eq!(total, ours.len(), "total-records of {}", s.snapshot_id);
     }
+}
+
+/// An overwrite by file (a row-level change, copy-on-write): the named files go, the new ones
+/// come, every other file of the same partition stays; pyiceberg reads what DataFusion reads.
+/// A file another commit removed meanwhile fails the commit as a concurrent write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_by_file_replaces_only_the_files_named() {
+    let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    for (n, tag) in [(10, "a"), (20, "b")] {
+        lake.write(
+            &id,
+            CommitKind::Append,
+            &[rows("2017-11-23", n, tag)],
+            &ctx("append"),
+        )
+        .await
+        .unwrap();
+    }
+    let before = lake.data_files(&id, None).await.unwrap();
+    let (small, big) = (&before[0], &before[1]);
+    let (small, big) = if small.records == 10 {
+        (small, big)
+    } else {
+        (big, small)
+    };
+    let replaced = HashSet::from([small.path.clone()]);
+    let c = lake
+        .write(
+            &id,
+            CommitKind::OverwriteFiles(replaced.clone()),
+            &[rows("2017-11-23", 3, "c")],
+            &ctx("by-file"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.kind, c.added_records, c.deleted_records, c.deleted_files),
+        ("overwrite", 3, 10, 1)
+    );
+    let after = lake.data_files(&id, None).await.unwrap();
+    assert!(after.contains(big), "the file not named was rewritten");
+    assert!(!after.iter().any(|f| f.path == small.path));
+    assert_eq!(
+        per_partition(&lake).await,
+        BTreeMap::from([("day=2017-11-23".into(), 23)])
+    );
+    let py = env.py(&["rows", T]);
+    assert_eq!(py["count"], 23);
+    assert_eq!(
+        py_rows(&py["rows"]),
+        df_rows(&lake, &ReadAt::current()).await
+    );
+    // the same file again: it is gone, so the rows it held were changed by another commit
+    let err = lake
+        .write(
+            &id,
+            CommitKind::OverwriteFiles(replaced),
+            &[rows("2017-11-23", 1, "d")],
+            &ctx("by-file"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, olistlake::error::Error::ConcurrentWrite { .. }),
+        "{err}"
+    );
+    assert_eq!(lake.data_files(&id, None).await.unwrap(), after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

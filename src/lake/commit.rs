@@ -53,13 +53,17 @@ pub enum CommitKind {
     /// Swap these live files (paths) for the new ones holding the same rows (compaction).
     /// Every one of them must still be live in the base the commit is built on.
     Rewrite(HashSet<String>),
+    /// Delete these live files (paths) and add the new ones, whose rows may differ: a
+    /// row-level change rewriting only the files holding the rows it changes (Iceberg's
+    /// copy-on-write overwrite). Every one of them must still be live in the base.
+    OverwriteFiles(HashSet<String>),
 }
 
 impl CommitKind {
     pub fn label(&self) -> &'static str {
         match self {
             CommitKind::Append => "append",
-            CommitKind::OverwritePartitions(_) => "overwrite",
+            CommitKind::OverwritePartitions(_) | CommitKind::OverwriteFiles(_) => "overwrite",
             CommitKind::Replace => "replace",
             CommitKind::Rewrite(_) => "rewrite",
         }
@@ -363,7 +367,9 @@ fn is_replaced(
         CommitKind::OverwritePartitions(_) => {
             spec_id == default_spec && targets.contains(file.partition())
         }
-        CommitKind::Rewrite(paths) => paths.contains(file.file_path()),
+        CommitKind::Rewrite(paths) | CommitKind::OverwriteFiles(paths) => {
+            paths.contains(file.file_path())
+        }
     }
 }
 
@@ -437,7 +443,9 @@ async fn stage(
                 CommitKind::Append => true,
                 // Delete manifests of replaced data are dropped with it.
                 CommitKind::Replace => false,
-                CommitKind::OverwritePartitions(_) | CommitKind::Rewrite(_) => {
+                CommitKind::OverwritePartitions(_)
+                | CommitKind::Rewrite(_)
+                | CommitKind::OverwriteFiles(_) => {
                     manifest_file.content == ManifestContentType::Deletes
                 }
             };
@@ -496,6 +504,20 @@ async fn stage(
     }
 
     let mut props: HashMap<String, String> = properties.clone();
+    if let CommitKind::OverwriteFiles(paths) = kind
+        && deleted_files != paths.len()
+    {
+        // Iceberg's OverwriteFiles validation: the rows of a file another commit removed
+        // meanwhile must not be replaced a second time (the table changed under the run).
+        return Err(Error::ConcurrentWrite {
+            table: table.identifier().to_string(),
+            reason: format!(
+                "{} of the {} files being overwritten were removed by another commit",
+                paths.len() - deleted_files,
+                paths.len()
+            ),
+        });
+    }
     if let CommitKind::Rewrite(paths) = kind {
         // Iceberg's RewriteFiles validation: a file another commit removed meanwhile (an
         // overwrite of its partition) must not come back as rewritten rows.

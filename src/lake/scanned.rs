@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DFResult};
@@ -38,6 +38,9 @@ const FOOTER_HINT: usize = 64 * 1024;
 
 /// Files each output partition of a scan reads at once (as the crate's scan does per core).
 const FILES_IN_FLIGHT: usize = 2;
+
+/// The column [`CountedTable::with_file_column`] adds: the path of the data file a row is in.
+pub const FILE_COLUMN: &str = "_file";
 
 /// The scans of one table in a session.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -92,6 +95,8 @@ pub struct CountedTable {
     /// The table's columns without the readers' field metadata (`PARQUET:field_id`): a
     /// union of a scan with computed rows must see one schema on both sides.
     schema: SchemaRef,
+    /// Whether the last column is [`FILE_COLUMN`].
+    file_column: bool,
 }
 
 impl CountedTable {
@@ -116,7 +121,25 @@ impl CountedTable {
             name,
             log,
             only: None,
+            file_column: false,
         })
+    }
+
+    /// The same table with one more column, [`FILE_COLUMN`]: which data file each row is read
+    /// from (a row-level rewrite replaces only the files holding the rows it changes).
+    pub fn with_file_column(mut self) -> Self {
+        if !self.file_column {
+            let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+            fields.push(Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false)));
+            self.schema = Arc::new(Schema::new(fields));
+            self.file_column = true;
+        }
+        self
+    }
+
+    /// The snapshot the scans read (None: the table has none).
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.snapshot_id
     }
 
     /// The same table restricted to the data files `paths` (the files added since a state).
@@ -177,13 +200,18 @@ impl TableProvider for CountedTable {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         let schema = self.schema.clone();
-        let (output, columns) = match projection {
-            Some(p) => (
-                Arc::new(schema.project(p)?),
-                Some(p.iter().map(|i| schema.field(*i).name().clone()).collect()),
-            ),
-            None => (schema, None),
-        };
+        let file_index = self.file_column.then(|| schema.fields().len() - 1);
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        let p = projection.unwrap_or(&all);
+        let output = Arc::new(schema.project(p)?);
+        // the position of the file column in the output, and the table columns to read
+        let file_at = p.iter().position(|i| Some(*i) == file_index);
+        let columns: Vec<String> = p
+            .iter()
+            .filter(|i| Some(**i) != file_index)
+            .map(|i| schema.field(*i).name().clone())
+            .collect();
+        let columns = (projection.is_some() || file_index.is_some()).then_some(columns);
         let tasks = self
             .plan(columns, filters)
             .await
@@ -201,6 +229,7 @@ impl TableProvider for CountedTable {
             output,
             spread(tasks, lanes, |t| t.length),
             limit,
+            file_at,
         )))
     }
 
@@ -208,7 +237,25 @@ impl TableProvider for CountedTable {
         &self,
         filters: &[&Expr],
     ) -> DFResult<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        if !self.file_column {
+            return self.inner.supports_filters_pushdown(filters);
+        }
+        // the file column is not the table's: a filter on it is applied above the scan
+        let on_file = |f: &Expr| f.column_refs().iter().any(|c| c.name == FILE_COLUMN);
+        let table: Vec<&Expr> = filters.iter().copied().filter(|f| !on_file(f)).collect();
+        let mut pushed = self.inner.supports_filters_pushdown(&table)?.into_iter();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if on_file(f) {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    pushed
+                        .next()
+                        .unwrap_or(TableProviderFilterPushDown::Unsupported)
+                }
+            })
+            .collect())
     }
 }
 
@@ -248,6 +295,8 @@ struct FilesScan {
     groups: Vec<Vec<FileScanTask>>,
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
+    /// Where the output holds [`FILE_COLUMN`], if it does.
+    file_at: Option<usize>,
 }
 
 impl FilesScan {
@@ -257,6 +306,7 @@ impl FilesScan {
         schema: SchemaRef,
         groups: Vec<Vec<FileScanTask>>,
         limit: Option<usize>,
+        file_at: Option<usize>,
     ) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
@@ -270,6 +320,7 @@ impl FilesScan {
             groups,
             limit,
             properties,
+            file_at,
         }
     }
 }
@@ -322,12 +373,35 @@ impl ExecutionPlan for FilesScan {
             .with_data_file_concurrency_limit(FILES_IN_FLIGHT)
             .with_metadata_size_hint(FOOTER_HINT)
             .build();
-        let tasks = futures::stream::iter(tasks.into_iter().map(Ok)).boxed();
-        let batches = reader
-            .read(tasks)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .stream()
-            .map_err(|e| DataFusionError::External(Box::new(e)));
+        let batches = match self.file_at {
+            None => reader
+                .read(futures::stream::iter(tasks.into_iter().map(Ok)).boxed())
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .stream()
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+                .boxed(),
+            // one file at a time, each batch told its file
+            Some(at) => futures::stream::iter(tasks)
+                .map(move |task| {
+                    let path = task.data_file_path.clone();
+                    let one = futures::stream::iter([Ok(task)]).boxed();
+                    match reader.clone().read(one) {
+                        Ok(batches) => batches
+                            .stream()
+                            .map_err(|e| DataFusionError::External(Box::new(e)))
+                            .and_then(move |b| {
+                                futures::future::ready(with_file(b, at, &path).map_err(Into::into))
+                            })
+                            .boxed(),
+                        Err(e) => futures::stream::once(futures::future::ready(Err(
+                            DataFusionError::External(Box::new(e)),
+                        )))
+                        .boxed(),
+                    }
+                })
+                .flatten()
+                .boxed(),
+        };
         // A limit is a hint here (DataFusion applies it again above the scan): stop reading
         // once it is reached.
         let mut remaining = self.limit.unwrap_or(usize::MAX);
@@ -360,6 +434,24 @@ impl ExecutionPlan for FilesScan {
             batches,
         )))
     }
+}
+
+/// `batch` with a column at `at` naming `path` on every row.
+fn with_file(
+    batch: RecordBatch,
+    at: usize,
+    path: &str,
+) -> datafusion::arrow::error::Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    let file: ArrayRef = Arc::new(StringArray::from(vec![path; batch.num_rows()]));
+    columns.insert(at, file);
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    fields.insert(at, Arc::new(Field::new(FILE_COLUMN, DataType::Utf8, false)));
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Runs a transform job: views, models, scoping, checks, commits (see the module docs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
@@ -20,6 +20,7 @@ use super::state::{self, StateUse};
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::consistent::RUN_TABLES;
+use crate::lake::scanned::{CountedTable, FILE_COLUMN};
 use crate::lake::{CommitKind, Lake, Pinned, ReadAt, TableDef, tables};
 
 /// Options of the transform jobs beyond the interval.
@@ -64,6 +65,8 @@ struct Output {
     /// A restricted run's view of the whole table after its commit (the model's rows merged
     /// into the table's other rows), for the checks that refer to the model.
     complete: Option<(SchemaRef, Vec<RecordBatch>)>,
+    /// The partitions an interval run's rows touch.
+    partitions: usize,
 }
 
 /// Wall time per phase of a run, for the summary (benchmarks read it).
@@ -166,7 +169,10 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     };
     let topics = state::attach(lake, &session, state_use, &run.commit_context()).await?;
     let crate::lake::LakeSession {
-        ctx, pinned, scans, ..
+        ctx,
+        pinned,
+        scans,
+        tables: loaded,
     } = session;
     // The snapshot each table was read at: a restricted run keeps the rows it did not compute
     // from it, so it commits only while the table is still there (see the commits below).
@@ -322,6 +328,20 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         Some((file, sql)) => model::code(&model::render(file, sql, &params)?),
         None => String::new(),
     };
+    // A restricted run reads each partitioned table it rewrites with the file of every row,
+    // so that its commit replaces only the files holding rows it changes.
+    if restricted {
+        for m in models.iter().filter(|m| !m.table.partition.is_empty()) {
+            let q = m.table.qualified();
+            if let (Some(table), Some(snapshot)) = (loaded.get(&q), read_snapshots.get(&q)) {
+                let provider = CountedTable::new(table.clone(), Some(*snapshot), q, scans.clone())
+                    .await?
+                    .with_file_column();
+                ctx.register_table(by_file(m), Arc::new(provider))?;
+            }
+        }
+    }
+    drop(loaded);
     let bar = crate::job::progress(models.len() as u64, spec.name);
     let mut outputs = Vec::new();
     for m in models {
@@ -986,6 +1006,7 @@ async fn compute(
     let ident = m.table.ident();
 
     let mut complete = None;
+    let mut partitions = 0;
     let (kind, rows, dropped) = match (&m.scope, full_refresh) {
         (Scope::All, _) | (_, true) => {
             let old_rows = lake.stats(&ident).await?.rows;
@@ -1001,6 +1022,10 @@ async fn compute(
             };
             // A restricted run reads the table twice (the rows in scope, and the rows it
             // keeps): read its files once, into memory.
+            let files_at = match restricted {
+                true => read_snapshot(ctx, &by_file(&m)).await?,
+                false => None,
+            };
             let table = if restricted {
                 let current = format!("{}__current", m.name());
                 // only the partitions the scope's rows can be in (`scope within:`)
@@ -1008,13 +1033,26 @@ async fn compute(
                     Some(w) => format!(" WHERE {}", model::render(m.file, w, params)?),
                     None => String::new(),
                 };
-                let sql = format!(
-                    "SELECT {} FROM {}{within}",
-                    m.table.column_list(),
-                    m.table.qualified()
-                );
-                let (schema, rows) = query(ctx, m.file, &sql).await?;
-                register(ctx, &current, schema, rows)?;
+                let columns = m.table.column_list();
+                if files_at.is_some() {
+                    // each row with its file; `__current` is the same rows without it
+                    let sql = format!(
+                        "SELECT {columns}, {FILE_COLUMN} FROM {}{within}",
+                        by_file(&m)
+                    );
+                    let (schema, rows) = query(ctx, m.file, &sql).await?;
+                    let keep: Vec<usize> = (0..schema.fields().len() - 1).collect();
+                    let plain = rows
+                        .iter()
+                        .map(|b| b.project(&keep))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    register(ctx, &current, Arc::new(schema.project(&keep)?), plain)?;
+                    register(ctx, &tagged(&m), schema, rows)?;
+                } else {
+                    let sql = format!("SELECT {columns} FROM {}{within}", m.table.qualified());
+                    let (schema, rows) = query(ctx, m.file, &sql).await?;
+                    register(ctx, &current, schema, rows)?;
+                }
                 current
             } else {
                 m.table.qualified()
@@ -1049,13 +1087,22 @@ async fn compute(
                 }
                 kept
             };
-            let (parts, rows) = lake.select_partitions(&ident, &touched, &source).await?;
-            let kind = if parts.is_empty() {
-                None
+            let (parts, rows) = match files_at {
+                // the rows to write are chosen by file below
+                Some(_) => lake.select_partitions(&ident, &touched, &[]).await?,
+                None => lake.select_partitions(&ident, &touched, &source).await?,
+            };
+            partitions = parts.len();
+            let (kind, rows) = if parts.is_empty() {
+                (None, Vec::new())
+            } else if let Some(snapshot) = files_at {
+                let (replaced, rows) =
+                    overwrite_by_file(lake, ctx, &m, predicate, &parts, snapshot).await?;
+                (Some(CommitKind::OverwriteFiles(replaced)), rows)
             } else if m.table.partition.is_empty() {
-                Some(CommitKind::Replace)
+                (Some(CommitKind::Replace), rows)
             } else {
-                Some(CommitKind::OverwritePartitions(parts))
+                (Some(CommitKind::OverwritePartitions(parts)), rows)
             };
             let dropped = match &dropped_rows {
                 Some((schema, rows)) => {
@@ -1082,7 +1129,122 @@ async fn compute(
         dropped,
         computed_s,
         complete,
+        partitions,
     })
+}
+
+/// A touched partition holding this many files or more is rewritten whole by a restricted
+/// run (its rows in one file again): each run adds a file to the partitions it touches, and
+/// this bounds how many a partition holds (and how many files its next read opens).
+const FILES_BEFORE_FOLD: usize = 8;
+
+/// The file-tagged scan of a model's table (see [`CountedTable::with_file_column`]).
+fn by_file(m: &Model) -> String {
+    format!("{}__files", m.name())
+}
+
+/// The rows a restricted run read from its table, each with its file.
+fn tagged(m: &Model) -> String {
+    format!("{}__current_files", m.name())
+}
+
+/// The snapshot a file-tagged scan registered as `name` reads, if there is one.
+async fn read_snapshot(ctx: &SessionContext, name: &str) -> Result<Option<i64>> {
+    if !ctx.table_exist(name)? {
+        return Ok(None);
+    }
+    let provider = ctx.table_provider(name).await?;
+    Ok(provider
+        .as_any()
+        .downcast_ref::<CountedTable>()
+        .and_then(CountedTable::snapshot_id))
+}
+
+/// A restricted model's commit by file (Iceberg's copy-on-write): the files of its table to
+/// replace, and the rows to write in their place. A file holding a row in the model's scope is
+/// replaced by its other rows plus the model's rows; a file without one is kept as it is (a
+/// day's new keys add a file instead of rewriting the partition). A touched partition that
+/// holds [`FILES_BEFORE_FOLD`] files or more has all of them replaced.
+async fn overwrite_by_file(
+    lake: &Lake,
+    ctx: &SessionContext,
+    m: &Model,
+    scope: &str,
+    parts: &[iceberg::spec::Struct],
+    snapshot: i64,
+) -> Result<(HashSet<String>, Vec<RecordBatch>)> {
+    let tagged = tagged(m);
+    // rows read per file: a file can be replaced only when the run read all of its rows
+    let read = execute(
+        ctx,
+        m.file,
+        &format!("SELECT {FILE_COLUMN}, count(*) FROM {tagged} GROUP BY {FILE_COLUMN}"),
+    )
+    .await?;
+    let mut rows_read: HashMap<String, u64> = HashMap::new();
+    for b in &read {
+        let counts = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::UInt64)?;
+        let counts = counts
+            .as_any()
+            .downcast_ref::<arrow::array::UInt64Array>()
+            .expect("u64 after cast");
+        for (path, n) in texts(std::slice::from_ref(b))?
+            .into_iter()
+            .zip(counts.iter())
+        {
+            rows_read.insert(path, n.unwrap_or(0));
+        }
+    }
+    let hits = execute(
+        ctx,
+        m.file,
+        &format!("SELECT DISTINCT {FILE_COLUMN} FROM {tagged} WHERE {scope}"),
+    )
+    .await?;
+    let mut replaced: HashSet<String> = texts(&hits)?.into_iter().collect();
+    let live = lake
+        .files_in_partitions(&m.table.ident(), snapshot, parts)
+        .await?;
+    let records: HashMap<&String, u64> = live.values().flatten().map(|(p, n)| (p, *n)).collect();
+    for files in live.values().filter(|f| f.len() >= FILES_BEFORE_FOLD) {
+        // (a file outside the run's read, `scope within:`, cannot be rewritten)
+        replaced.extend(
+            files
+                .iter()
+                .filter(|(p, _)| rows_read.contains_key(p))
+                .map(|(p, _)| p.clone()),
+        );
+    }
+    for path in &replaced {
+        let (read, held) = (rows_read.get(path).copied(), records.get(path).copied());
+        if read != held {
+            return Err(Error::Catalog(format!(
+                "{}: {path} holds {held:?} rows but {read:?} were read: its partition must be \
+                 read whole to be rewritten (`scope within:`); nothing committed",
+                m.table.qualified()
+            )));
+        }
+    }
+    let list = format!("{}__replaced", m.name());
+    let paths: Vec<&str> = replaced.iter().map(String::as_str).collect();
+    let schema = Arc::new(Schema::new(vec![arrow::datatypes::Field::new(
+        FILE_COLUMN,
+        arrow::datatypes::DataType::Utf8,
+        true,
+    )]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(paths))])?;
+    register(ctx, &list, schema, vec![batch])?;
+    let columns = m.table.column_list();
+    let sql = format!(
+        "SELECT {columns} FROM {tagged} \
+         WHERE {FILE_COLUMN} IN (SELECT {FILE_COLUMN} FROM {list}) AND ({scope}) IS NOT TRUE \
+         UNION ALL SELECT {columns} FROM {name}",
+        name = m.name(),
+    );
+    let (_, rows) = query(ctx, m.file, &sql).await?;
+    ctx.deregister_table(&tagged)?;
+    ctx.deregister_table(&list)?;
+    Ok((replaced, rows))
 }
 
 /// The table as a restricted run leaves it: its rows out of the model's scope, and the model's
@@ -1186,6 +1348,7 @@ fn table_figures(outputs: &[Output]) -> Value {
     for o in outputs {
         let partitions = match &o.kind {
             Some(CommitKind::OverwritePartitions(p)) => Value::from(p.len()),
+            Some(CommitKind::OverwriteFiles(_)) => Value::from(o.partitions),
             Some(CommitKind::Replace) => Value::from("all"),
             _ => Value::from(0),
         };
