@@ -697,36 +697,6 @@ impl Lake {
         Ok(out)
     }
 
-    /// The live data files of `ident` at `snapshot_id` that lie in `partitions` (written with
-    /// the table's current spec, as an overwrite matches them), by partition: path and rows.
-    pub async fn files_in_partitions(
-        &self,
-        ident: &TableIdent,
-        snapshot_id: i64,
-        partitions: &[Struct],
-    ) -> Result<HashMap<Struct, Vec<(String, u64)>>> {
-        let table = self.table(ident).await?;
-        // (the run's pinned snapshot: the table may have moved on since, the commit checks)
-        let md = table.metadata();
-        let snapshot = md
-            .snapshot_by_id(snapshot_id)
-            .ok_or_else(|| Error::NoSuchSnapshot {
-                table: ident.to_string(),
-                snapshot: snapshot_id,
-            })?;
-        let wanted: HashSet<&Struct> = partitions.iter().collect();
-        let mut out: HashMap<Struct, Vec<(String, u64)>> = HashMap::new();
-        for (spec_id, entry) in live_data_entries(&table, snapshot, None).await? {
-            let file = entry.data_file();
-            if spec_id == md.default_partition_spec_id() && wanted.contains(file.partition()) {
-                out.entry(file.partition().clone())
-                    .or_default()
-                    .push((file.file_path().to_string(), file.record_count()));
-            }
-        }
-        Ok(out)
-    }
-
     /// The live data files of `table` at `snapshot_id` added after `base_snapshot_id` (by data
     /// sequence number: files a later compaction rewrote count as added), with their record
     /// counts. Reads only the manifests written after the base.

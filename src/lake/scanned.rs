@@ -97,6 +97,19 @@ pub struct CountedTable {
     schema: SchemaRef,
     /// Whether the last column is [`FILE_COLUMN`].
     file_column: bool,
+    /// With the file column: the files the last scan planned (what a row-level rewrite may
+    /// replace), as the manifests describe them.
+    planned: Arc<Mutex<Vec<PlannedFile>>>,
+}
+
+/// A data file a scan planned, as its manifest entry describes it.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    pub path: String,
+    /// Its partition value (None from a writer that records none).
+    pub partition: Option<iceberg::spec::Struct>,
+    /// Its row count.
+    pub records: Option<u64>,
 }
 
 impl CountedTable {
@@ -122,6 +135,7 @@ impl CountedTable {
             log,
             only: None,
             file_column: false,
+            planned: Arc::default(),
         })
     }
 
@@ -135,6 +149,14 @@ impl CountedTable {
             self.file_column = true;
         }
         self
+    }
+
+    /// The files the last scan of a table with the file column planned.
+    pub fn planned_files(&self) -> Vec<PlannedFile> {
+        self.planned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The snapshot the scans read (None: the table has none).
@@ -222,6 +244,16 @@ impl TableProvider for CountedTable {
                 .iter()
                 .map(|t| (t.data_file_path.clone(), t.file_size_in_bytes)),
         );
+        if self.file_column {
+            *self.planned.lock().unwrap_or_else(|e| e.into_inner()) = tasks
+                .iter()
+                .map(|t| PlannedFile {
+                    path: t.data_file_path.clone(),
+                    partition: t.partition.clone(),
+                    records: t.record_count,
+                })
+                .collect();
+        }
         let lanes = state.config().target_partitions().max(1);
         Ok(Arc::new(FilesScan::new(
             self.table.clone(),

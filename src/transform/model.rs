@@ -71,18 +71,31 @@ pub enum Check {
 }
 
 impl Check {
+    /// The condition a row violating the check meets, for the checks that look at one row at
+    /// a time (`not_null`, `accepted`, `expect`): those of a table are counted in one scan.
+    pub fn row_violation(&self) -> Option<String> {
+        match self {
+            Check::NotNull(cols) => Some(
+                cols.iter()
+                    .map(|c| format!("{c} IS NULL"))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            ),
+            Check::Accepted { column, predicate } => {
+                Some(format!("{column} IS NOT NULL AND NOT ({predicate})"))
+            }
+            Check::Expect(predicate) => Some(format!("NOT coalesce(({predicate}), TRUE)")),
+            Check::Unique(_) | Check::References { .. } => None,
+        }
+    }
+
     /// SQL counting the rows of `relation` that violate the check (for `unique`, the keys that
     /// occur more than once).
     pub fn violations_sql(&self, relation: &str) -> String {
+        if let Some(violation) = self.row_violation() {
+            return format!("SELECT count(*) AS n FROM {relation} WHERE {violation}");
+        }
         match self {
-            Check::NotNull(cols) => {
-                let any_null = cols
-                    .iter()
-                    .map(|c| format!("{c} IS NULL"))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                format!("SELECT count(*) AS n FROM {relation} WHERE {any_null}")
-            }
             Check::Unique(cols) => {
                 let key = cols.join(", ");
                 format!(
@@ -111,14 +124,23 @@ impl Check {
                      (SELECT 1 FROM {target_rel} r WHERE {on})"
                 )
             }
-            Check::Accepted { column, predicate } => format!(
-                "SELECT count(*) AS n FROM {relation} WHERE {column} IS NOT NULL AND NOT ({predicate})"
-            ),
-            Check::Expect(predicate) => format!(
-                "SELECT count(*) AS n FROM {relation} WHERE NOT coalesce(({predicate}), TRUE)"
-            ),
+            Check::NotNull(_) | Check::Accepted { .. } | Check::Expect(_) => {
+                unreachable!("a row check is counted above")
+            }
         }
     }
+}
+
+/// SQL counting, in one scan of `relation`, the rows meeting each of `violations` (one column
+/// per condition, `c0`, `c1`, …): a condition that is NULL does not count, as in a WHERE.
+pub fn row_violations_sql(relation: &str, violations: &[String]) -> String {
+    let counts = violations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("count(CASE WHEN {v} THEN 1 END) AS c{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {counts} FROM {relation}")
 }
 
 impl fmt::Display for Check {
@@ -482,6 +504,30 @@ mod tests {
                 .violations_sql("t")
                 .contains("s IS NOT NULL AND NOT (s IN ('a', 'b'))")
         );
+    }
+
+    #[test]
+    fn row_checks_are_counted_in_one_scan_as_each_alone_would_count() {
+        let checks = [
+            Check::NotNull(vec!["a".into(), "b".into()]),
+            Check::Accepted {
+                column: "s".into(),
+                predicate: "s IN ('x')".into(),
+            },
+            Check::Expect("a >= 0".into()),
+        ];
+        let conditions: Vec<String> = checks.iter().filter_map(Check::row_violation).collect();
+        assert_eq!(
+            row_violations_sql("t", &conditions),
+            "SELECT count(CASE WHEN a IS NULL OR b IS NULL THEN 1 END) AS c0, \
+             count(CASE WHEN s IS NOT NULL AND NOT (s IN ('x')) THEN 1 END) AS c1, \
+             count(CASE WHEN NOT coalesce((a >= 0), TRUE) THEN 1 END) AS c2 FROM t"
+        );
+        assert_eq!(
+            checks[2].violations_sql("t"),
+            "SELECT count(*) AS n FROM t WHERE NOT coalesce((a >= 0), TRUE)"
+        );
+        assert!(Check::Unique(vec!["a".into()]).row_violation().is_none());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::compute::{filter_record_batch, is_not_null, is_null};
 use arrow::datatypes::{Schema, SchemaRef};
 use chrono::NaiveDateTime;
-use datafusion::datasource::MemTable;
+use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Serialize;
@@ -1022,10 +1022,7 @@ async fn compute(
             };
             // A restricted run reads the table twice (the rows in scope, and the rows it
             // keeps): read its files once, into memory.
-            let files_at = match restricted {
-                true => read_snapshot(ctx, &by_file(&m)).await?,
-                false => None,
-            };
+            let files_at = restricted && reads_by_file(ctx, &m).await?;
             let table = if restricted {
                 let current = format!("{}__current", m.name());
                 // only the partitions the scope's rows can be in (`scope within:`)
@@ -1034,7 +1031,7 @@ async fn compute(
                     None => String::new(),
                 };
                 let columns = m.table.column_list();
-                if files_at.is_some() {
+                if files_at {
                     // each row with its file; `__current` is the same rows without it
                     let sql = format!(
                         "SELECT {columns}, {FILE_COLUMN} FROM {}{within}",
@@ -1087,17 +1084,14 @@ async fn compute(
                 }
                 kept
             };
-            let (parts, rows) = match files_at {
-                // the rows to write are chosen by file below
-                Some(_) => lake.select_partitions(&ident, &touched, &[]).await?,
-                None => lake.select_partitions(&ident, &touched, &source).await?,
-            };
+            // (the rows to write by file are chosen below)
+            let rows_in = if files_at { &[][..] } else { &source[..] };
+            let (parts, rows) = lake.select_partitions(&ident, &touched, rows_in).await?;
             partitions = parts.len();
             let (kind, rows) = if parts.is_empty() {
                 (None, Vec::new())
-            } else if let Some(snapshot) = files_at {
-                let (replaced, rows) =
-                    overwrite_by_file(lake, ctx, &m, predicate, &parts, snapshot).await?;
+            } else if files_at {
+                let (replaced, rows) = overwrite_by_file(ctx, &m, predicate, &parts).await?;
                 (Some(CommitKind::OverwriteFiles(replaced)), rows)
             } else if m.table.partition.is_empty() {
                 (Some(CommitKind::Replace), rows)
@@ -1148,16 +1142,24 @@ fn tagged(m: &Model) -> String {
     format!("{}__current_files", m.name())
 }
 
-/// The snapshot a file-tagged scan registered as `name` reads, if there is one.
-async fn read_snapshot(ctx: &SessionContext, name: &str) -> Result<Option<i64>> {
-    if !ctx.table_exist(name)? {
+/// Whether a file-tagged scan of the model's table is registered (the table has a snapshot).
+async fn reads_by_file(ctx: &SessionContext, m: &Model) -> Result<bool> {
+    Ok(file_tagged(ctx, m).await?.is_some())
+}
+
+/// The file-tagged scan of the model's table, if one is registered and reads a snapshot.
+async fn file_tagged(ctx: &SessionContext, m: &Model) -> Result<Option<Arc<dyn TableProvider>>> {
+    let name = by_file(m);
+    if !ctx.table_exist(name.as_str())? {
         return Ok(None);
     }
-    let provider = ctx.table_provider(name).await?;
-    Ok(provider
+    let provider = ctx.table_provider(name.as_str()).await?;
+    let reads = provider
         .as_any()
         .downcast_ref::<CountedTable>()
-        .and_then(CountedTable::snapshot_id))
+        .and_then(CountedTable::snapshot_id)
+        .is_some();
+    Ok(reads.then_some(provider))
 }
 
 /// A restricted model's commit by file (Iceberg's copy-on-write): the files of its table to
@@ -1166,12 +1168,10 @@ async fn read_snapshot(ctx: &SessionContext, name: &str) -> Result<Option<i64>> 
 /// day's new keys add a file instead of rewriting the partition). A touched partition that
 /// holds [`FILES_BEFORE_FOLD`] files or more has all of them replaced.
 async fn overwrite_by_file(
-    lake: &Lake,
     ctx: &SessionContext,
     m: &Model,
     scope: &str,
     parts: &[iceberg::spec::Struct],
-    snapshot: i64,
 ) -> Result<(HashSet<String>, Vec<RecordBatch>)> {
     let tagged = tagged(m);
     // rows read per file: a file can be replaced only when the run read all of its rows
@@ -1202,24 +1202,37 @@ async fn overwrite_by_file(
     )
     .await?;
     let mut replaced: HashSet<String> = texts(&hits)?.into_iter().collect();
-    let live = lake
-        .files_in_partitions(&m.table.ident(), snapshot, parts)
-        .await?;
-    let records: HashMap<&String, u64> = live.values().flatten().map(|(p, n)| (p, *n)).collect();
-    for files in live.values().filter(|f| f.len() >= FILES_BEFORE_FOLD) {
-        // (a file outside the run's read, `scope within:`, cannot be rewritten)
-        replaced.extend(
-            files
-                .iter()
-                .filter(|(p, _)| rows_read.contains_key(p))
-                .map(|(p, _)| p.clone()),
-        );
+    // the files the read planned (those of the partitions `scope within:` names), by partition
+    let planned = match file_tagged(ctx, m).await? {
+        Some(p) => p
+            .as_any()
+            .downcast_ref::<CountedTable>()
+            .map(CountedTable::planned_files)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut by_partition: HashMap<&iceberg::spec::Struct, Vec<&str>> = HashMap::new();
+    for f in &planned {
+        if let Some(p) = f.partition.as_ref().filter(|p| parts.contains(p)) {
+            by_partition.entry(p).or_default().push(&f.path);
+        }
     }
+    for files in by_partition
+        .values()
+        .filter(|f| f.len() >= FILES_BEFORE_FOLD)
+    {
+        replaced.extend(files.iter().map(|p| p.to_string()));
+    }
+    let records: HashMap<&str, Option<u64>> = planned
+        .iter()
+        .map(|f| (f.path.as_str(), f.records))
+        .collect();
     for path in &replaced {
-        let (read, held) = (rows_read.get(path).copied(), records.get(path).copied());
-        if read != held {
+        let read = rows_read.get(path).copied().unwrap_or(0);
+        let held = records.get(path.as_str()).copied().flatten();
+        if held != Some(read) {
             return Err(Error::Catalog(format!(
-                "{}: {path} holds {held:?} rows but {read:?} were read: its partition must be \
+                "{}: {path} holds {held:?} rows but {read} were read: its partition must be \
                  read whole to be rewritten (`scope within:`); nothing committed",
                 m.table.qualified()
             )));
@@ -1314,10 +1327,30 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
         None => ctx.table(out.model.name()).await?.schema().inner().clone(),
     };
     register(ctx, &relation, schema, out.rows.clone())?;
+    // the checks of one row at a time in one scan (a query each costs its planning)
+    let rows: Vec<String> = out
+        .model
+        .checks
+        .iter()
+        .filter_map(|(_, c)| c.row_violation())
+        .collect();
+    let mut row_counts = Vec::new();
+    if !rows.is_empty() {
+        let sql = model::row_violations_sql(&relation, &rows);
+        let batches = execute(ctx, out.model.file, &sql).await?;
+        row_counts = (0..rows.len())
+            .map(|i| first_row_i64(&batches, i).unwrap_or(0))
+            .collect();
+    }
+    let mut row_counts = row_counts.into_iter();
     let mut results = Vec::new();
     for (level, c) in &out.model.checks {
-        let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
-        let failing = first_i64(&batches).unwrap_or(0);
+        let failing = if c.row_violation().is_some() {
+            row_counts.next().unwrap_or(0)
+        } else {
+            let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
+            first_i64(&batches).unwrap_or(0)
+        };
         results.push(CheckResult {
             table: out.model.table.qualified(),
             check: c.to_string(),
