@@ -1920,11 +1920,11 @@ async fn the_monitor_without_an_end_reads_the_state_at_bronzes_newest_copy() {
 /// A silver-build of an interval rewrites only the data files that hold rows of the keys it
 /// recomputes (copy-on-write by file): a day's new customers go into a new file beside the
 /// partition's other files, which stay as they are. Each run adds at most one file to a
-/// partition it touches and a partition holding eight is rewritten whole, so the file count
+/// partition it touches and a partition holding four is rewritten whole, so the file count
 /// stays bounded however many days run; and the tables stay equal to a full refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interval_runs_rewrite_only_the_files_holding_their_keys() {
-    const FOLD_AT: usize = 8;
+    const FOLD_AT: usize = 4;
     let env = LakeEnv::new(Backend::LocalSqlite);
     let lake = env.lake().await;
     assert!(land_fixture(&env, &lake, None, "2018-02-01").await > 5_000);
@@ -1969,7 +1969,7 @@ async fn interval_runs_rewrite_only_the_files_holding_their_keys() {
         }
     }
     assert!(kept_days >= 10, "only {kept_days} of 20 days kept files");
-    // files accumulated (a new one per run) and were folded back at eight
+    // files accumulated (a new one per run) and were folded back at four
     assert_eq!(most_files, FOLD_AT);
     let by_day = contents(&lake).await;
     job_ok(

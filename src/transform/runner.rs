@@ -1130,7 +1130,7 @@ async fn compute(
 /// A touched partition holding this many files or more is rewritten whole by a restricted
 /// run (its rows in one file again): each run adds a file to the partitions it touches, and
 /// this bounds how many a partition holds (and how many files its next read opens).
-const FILES_BEFORE_FOLD: usize = 8;
+const FILES_BEFORE_FOLD: usize = 4;
 
 /// The file-tagged scan of a model's table (see [`CountedTable::with_file_column`]).
 fn by_file(m: &Model) -> String {
