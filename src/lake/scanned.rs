@@ -110,6 +110,9 @@ pub struct PlannedFile {
     pub partition: Option<iceberg::spec::Struct>,
     /// Its row count.
     pub records: Option<u64>,
+    /// Whether delete files apply to it (another engine's row-level deletes): a read of it
+    /// then holds fewer rows than its count.
+    pub has_deletes: bool,
 }
 
 impl CountedTable {
@@ -251,6 +254,7 @@ impl TableProvider for CountedTable {
                     path: t.data_file_path.clone(),
                     partition: t.partition.clone(),
                     records: t.record_count,
+                    has_deletes: !t.deletes.is_empty(),
                 })
                 .collect();
         }

@@ -20,7 +20,7 @@ use super::state::{self, StateUse};
 use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::consistent::RUN_TABLES;
-use crate::lake::scanned::{CountedTable, FILE_COLUMN};
+use crate::lake::scanned::{CountedTable, FILE_COLUMN, PlannedFile};
 use crate::lake::{CommitKind, Lake, Pinned, ReadAt, TableDef, tables};
 
 /// Options of the transform jobs beyond the interval.
@@ -1091,8 +1091,15 @@ async fn compute(
             let (kind, rows) = if parts.is_empty() {
                 (None, Vec::new())
             } else if files_at {
-                let (replaced, rows) = overwrite_by_file(ctx, &m, predicate, &parts).await?;
-                (Some(CommitKind::OverwriteFiles(replaced)), rows)
+                match overwrite_by_file(ctx, &m, predicate, &parts).await? {
+                    Some((replaced, rows)) => (Some(CommitKind::OverwriteFiles(replaced)), rows),
+                    // a file with another engine's deletes: its partitions as before
+                    None => {
+                        let (parts, rows) =
+                            lake.select_partitions(&ident, &touched, &source).await?;
+                        (Some(CommitKind::OverwritePartitions(parts)), rows)
+                    }
+                }
             } else if m.table.partition.is_empty() {
                 (Some(CommitKind::Replace), rows)
             } else {
@@ -1166,13 +1173,14 @@ async fn file_tagged(ctx: &SessionContext, m: &Model) -> Result<Option<Arc<dyn T
 /// replace, and the rows to write in their place. A file holding a row in the model's scope is
 /// replaced by its other rows plus the model's rows; a file without one is kept as it is (a
 /// day's new keys add a file instead of rewriting the partition). A touched partition that
-/// holds [`FILES_BEFORE_FOLD`] files or more has all of them replaced.
+/// holds [`FILES_BEFORE_FOLD`] files or more has all of them replaced. None when a file to
+/// replace has delete files (written by another engine): the caller overwrites partitions.
 async fn overwrite_by_file(
     ctx: &SessionContext,
     m: &Model,
     scope: &str,
     parts: &[iceberg::spec::Struct],
-) -> Result<(HashSet<String>, Vec<RecordBatch>)> {
+) -> Result<Option<(HashSet<String>, Vec<RecordBatch>)>> {
     let tagged = tagged(m);
     // rows read per file: a file can be replaced only when the run read all of its rows
     let read = execute(
@@ -1223,13 +1231,21 @@ async fn overwrite_by_file(
     {
         replaced.extend(files.iter().map(|p| p.to_string()));
     }
-    let records: HashMap<&str, Option<u64>> = planned
-        .iter()
-        .map(|f| (f.path.as_str(), f.records))
-        .collect();
+    let planned: HashMap<&str, &PlannedFile> =
+        planned.iter().map(|f| (f.path.as_str(), f)).collect();
     for path in &replaced {
         let read = rows_read.get(path).copied().unwrap_or(0);
-        let held = records.get(path.as_str()).copied().flatten();
+        let file = planned.get(path.as_str());
+        if file.is_some_and(|f| f.has_deletes) {
+            // (rows deleted by another engine's delete files are not read: the file's live
+            // rows are known only by reading, so its partition is rewritten from what was read)
+            tracing::debug!(
+                "{}: {path} has delete files: overwriting its partitions",
+                m.table.qualified()
+            );
+            return Ok(None);
+        }
+        let held = file.and_then(|f| f.records);
         if held != Some(read) {
             return Err(Error::Catalog(format!(
                 "{}: {path} holds {held:?} rows but {read} were read: its partition must be \
@@ -1257,7 +1273,7 @@ async fn overwrite_by_file(
     let (_, rows) = query(ctx, m.file, &sql).await?;
     ctx.deregister_table(&tagged)?;
     ctx.deregister_table(&list)?;
-    Ok((replaced, rows))
+    Ok(Some((replaced, rows)))
 }
 
 /// The table as a restricted run leaves it: its rows out of the model's scope, and the model's

@@ -7,6 +7,8 @@ the tests' second independent reader and the engine of Iceberg's maintenance pro
     call PROCEDURE TABLE     CALL olistlake.system.PROCEDURE(table => TABLE) (rewrite_data_files
                              with rewrite-all, or rewrite_manifests); prints its result
     snapshots TABLE          the table's snapshots (id, parent, operation), oldest first
+    sql STATEMENT...         runs each statement (tables named olistlake.NS.TABLE); prints
+                             the row count of each result
 
 The catalog is named `olistlake`, as the project's SQL catalog rows are. A JDBC `uri` is given
 as the project spells it (sqlite:PATH, postgres://user:pass@host:port/db) and converted.
@@ -93,6 +95,8 @@ def main():
     c.add_argument("table")
     s = sub.add_parser("snapshots")
     s.add_argument("table")
+    q = sub.add_parser("sql")
+    q.add_argument("statements", nargs="+")
     args = p.parse_args()
 
     spark = session(args)
@@ -115,6 +119,8 @@ def main():
         row = res.collect()[0].asDict()
         out = {k: (v if isinstance(v, (int, float, str)) or v is None else str(v))
                for k, v in row.items()}
+    elif args.cmd == "sql":
+        out = {"rows": [len(spark.sql(stmt).collect()) for stmt in args.statements]}
     elif args.cmd == "snapshots":
         df = spark.sql(
             f"SELECT snapshot_id, parent_id, operation FROM olistlake.{args.table}.snapshots "
