@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_path_style: true,
+            max_snapshots: olistlake::lake::DEFAULT_MAX_SNAPSHOTS,
         }
         .resolve()?,
     )

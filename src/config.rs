@@ -60,6 +60,18 @@ pub struct LakeArgs {
     /// Use path-style S3 URLs (`endpoint/bucket/key`), as MinIO and s3s-fs need.
     #[arg(long, global = true, env = "OLISTLAKE_S3_PATH_STYLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub s3_path_style: bool,
+
+    /// Snapshots a table keeps whatever their age: once a commit leaves a table with a quarter
+    /// more than this, the oldest expire (as `expire-snapshots --retain-last N`) and the files
+    /// only they referenced are deleted. Bounds every table's metadata, which each run parses,
+    /// however many runs a catch-up makes. 0 keeps every snapshot (age-based expiry only).
+    #[arg(
+        long,
+        global = true,
+        env = "OLISTLAKE_MAX_SNAPSHOTS",
+        default_value_t = crate::lake::DEFAULT_MAX_SNAPSHOTS
+    )]
+    pub max_snapshots: usize,
 }
 
 /// Kafka and the schema registry (used by the producer and bronze-load).
@@ -196,6 +208,8 @@ pub struct LakeConfig {
     pub storage_props: HashMap<String, String>,
     /// REST catalog properties (warehouse, OAuth2); empty for a SQL catalog.
     pub rest: RestOptions,
+    /// Snapshots a table keeps after a commit (see [`LakeArgs::max_snapshots`]); 0: all.
+    pub max_snapshots: usize,
 }
 
 /// What a REST catalog client is configured with besides its URL, in the property names of
@@ -298,6 +312,7 @@ impl LakeArgs {
             warehouse,
             storage_props,
             rest,
+            max_snapshots: self.max_snapshots,
         })
     }
 }
@@ -405,6 +420,7 @@ mod tests {
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_path_style: true,
+            max_snapshots: crate::lake::DEFAULT_MAX_SNAPSHOTS,
         };
         assert!(matches!(args.resolve(), Err(Error::Config(_))));
     }

@@ -542,6 +542,8 @@ async fn a_table_is_parsed_once_per_metadata_file_and_reread_after_another_write
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_stay_bounded_over_300_commits() {
     let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    // every snapshot kept: the first one is read below
+    let lake = lake.with_max_snapshots(0);
     let days = ["2017-11-23", "2017-11-24", "2017-11-25", "2017-11-26"];
     let mut most = 0;
     for i in 0..300 {
@@ -565,6 +567,80 @@ async fn manifests_stay_bounded_over_300_commits() {
         assert_eq!(ours, py_rows(&py["rows"]), "snapshot {}", s.snapshot_id);
     }
     assert_eq!(df_rows(&lake, &ReadAt::current()).await.len(), 600);
+}
+
+/// A lake keeps a table's history bounded (`--max-snapshots`): once a commit leaves more than
+/// a quarter over the bound, the oldest snapshots expire, whatever their age, and the files
+/// only they referenced are deleted. Every kept snapshot reads the same in pyiceberg and
+/// DataFusion, and the current content is what the commits made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tables_history_stays_bounded() {
+    let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    let lake = lake.with_max_snapshots(8);
+    let days = ["2017-11-23", "2017-11-24", "2017-11-25"];
+    let (mut counts, mut expected) = (Vec::new(), BTreeMap::new());
+    for i in 0..60 {
+        let day = days[i % days.len()];
+        let batch = rows(day, 2, &format!("c{i}"));
+        // every fourth commit overwrites its day: the day's earlier files leave the table
+        let overwrite = i % 4 == 3;
+        let held = expected.entry(day).or_insert(0);
+        *held = if overwrite { 2 } else { *held + 2 };
+        let kind = if overwrite {
+            CommitKind::OverwritePartitions(
+                lake.partitions_of(&id, std::slice::from_ref(&batch))
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            CommitKind::Append
+        };
+        lake.write(&id, kind, &[batch], &ctx("bounded"))
+            .await
+            .unwrap();
+        counts.push(lake.snapshots(&id).await.unwrap().len());
+    }
+    // 8 + a quarter (2) at most; down to 8 on each expiry
+    assert_eq!(counts.iter().max(), Some(&10), "{counts:?}");
+    assert!(counts[10..].iter().all(|&n| n >= 8), "{counts:?}");
+    assert!(counts.windows(2).any(|w| w == [10, 8]), "{counts:?}");
+
+    // the data files on disk are exactly those the kept snapshots reference
+    let snaps = lake.snapshots(&id).await.unwrap();
+    let mut referenced = HashSet::new();
+    for s in &snaps {
+        for f in lake.data_files(&id, Some(s.snapshot_id)).await.unwrap() {
+            referenced.insert(file_name(&f.path));
+        }
+    }
+    let on_disk: HashSet<String> =
+        common::files_under(&env.table_dir("ops", "self_check").join("data"))
+            .iter()
+            .map(|p| file_name(&p.display().to_string()))
+            .collect();
+    assert_eq!(on_disk, referenced);
+
+    // every kept snapshot reads the same both ways; the current one holds the last overwrite
+    // of each day and the appends after it
+    let py = env.py(&["all-snapshots", T]);
+    assert_eq!(py.as_object().unwrap().len(), snaps.len());
+    for s in &snaps {
+        let ours = df_rows(&lake, &ReadAt::snapshot(T, s.snapshot_id)).await;
+        assert_eq!(
+            ours,
+            py_rows(&py[s.snapshot_id.to_string()]),
+            "snapshot {}",
+            s.snapshot_id
+        );
+    }
+    assert_eq!(
+        df_rows(&lake, &ReadAt::current()).await.len(),
+        expected.values().sum::<usize>()
+    );
+}
+
+fn file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
 static EVOLVING_V1: tables::TableDef = tables::TableDef {

@@ -1983,3 +1983,41 @@ async fn interval_runs_rewrite_only_the_files_holding_their_keys() {
         "20 days by file vs one full refresh",
     );
 }
+
+/// A catch-up with a bounded history (`--max-snapshots 4` for the bronze loads and every
+/// job): bronze landed day by day and the three jobs run for each day. After every day each
+/// table holds at most 4 + 1 snapshots: older ones expire while the runs go on, the state's
+/// bronze snapshot among them (silver-build then rebuilds the state from bronze, and the gold
+/// jobs read bronze until it has). The tables end equal to a full refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_history_changes_no_result() {
+    let mut env = LakeEnv::new(Backend::LocalSqlite);
+    env.env
+        .push(("OLISTLAKE_MAX_SNAPSHOTS".to_string(), "4".to_string()));
+    let lake = env.lake().await.with_max_snapshots(4);
+    assert!(land_fixture(&env, &lake, None, "2018-02-01").await > 5_000);
+    run_all(&env, &["--start", "2016-01-01", "--end", "2018-02-01"]);
+    let mut rebuilt = 0;
+    for (start, end) in days("2018-02-01", 14) {
+        land_fixture(&env, &lake, Some(&start), &end).await;
+        let s = job_ok(&env, "silver-build", &["--start", &start, "--end", &end]);
+        if s["metrics"]["state"]["order_status"]["read"] == "refreshed" {
+            rebuilt += 1;
+        }
+        for gold in ["gold-bcg", "gold-leadtime"] {
+            job_ok(&env, gold, &["--start", &start, "--end", &end]);
+        }
+        for t in lake.list_tables().await.unwrap() {
+            let n = lake.snapshots(&t).await.unwrap().len();
+            assert!(n <= 5, "{t}: {n} snapshots after {start}");
+        }
+    }
+    assert!(rebuilt > 0, "the state's bronze snapshot never expired");
+    let by_day = contents(&lake).await;
+    run_all(&env, &["--full-refresh", "--end", "2018-02-15"]);
+    assert_same(
+        &by_day,
+        &contents(&lake).await,
+        "14 days with a bounded history vs one full refresh",
+    );
+}

@@ -84,6 +84,9 @@ pub struct CommitOutcome {
     /// 1 when the first attempt won; more when concurrent writers forced a rebase.
     pub attempts: u32,
     pub metadata_location: String,
+    /// Snapshots the table holds after this commit (whether its history needs bounding).
+    #[serde(skip)]
+    pub snapshots: usize,
 }
 
 /// Retry policy for lost compare-and-swap races.
@@ -646,6 +649,7 @@ async fn stage(
         deleted_records,
         attempts: 0,
         metadata_location: String::new(),
+        snapshots: metadata.metadata.snapshots().len(),
     };
     Ok((metadata, outcome))
 }

@@ -196,6 +196,7 @@ impl Lake {
             self.retry,
         )
         .await?;
+        self.bound_history(ident, &committed).await;
         outcome.commit = Some(committed);
         Ok(outcome)
     }

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use iceberg::io::{FileIO, FileIOBuilder};
-use iceberg::spec::{ManifestList, SnapshotRef, Struct, TableMetadata};
+use iceberg::spec::{
+    FormatVersion, ManifestList, ManifestStatus, SnapshotRef, Struct, TableMetadata,
+};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use serde::Serialize;
@@ -149,6 +151,20 @@ pub struct ExpireOutcome {
     pub deleted_manifest_lists: usize,
 }
 
+/// Snapshots a table keeps whatever their age, by default (`--max-snapshots`): a daily
+/// schedule makes one commit a day to most tables, so this is months of history, longer than
+/// the maintenance DAG's age-based retention keeps; a catch-up of the whole timeline makes
+/// hundreds within the hour, and this is what keeps each run's metadata parse small then.
+pub const DEFAULT_MAX_SNAPSHOTS: usize = 100;
+
+/// Whether a table holding `snapshots` snapshots after a commit has its oldest expired, down to
+/// `max` (0: never). Expiry waits for a quarter more than `max`: it reads every kept snapshot's
+/// manifests to know which files it may delete, so it runs once in `max / 4` commits, not on
+/// each.
+pub fn history_needs_expiry(snapshots: usize, max: usize) -> bool {
+    max > 0 && snapshots > max + max.div_ceil(4)
+}
+
 /// An open lake.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -157,6 +173,7 @@ pub struct Lake {
     config: LakeConfig,
     file_io: FileIO,
     retry: RetryPolicy,
+    max_snapshots: usize,
 }
 
 impl Lake {
@@ -172,6 +189,7 @@ impl Lake {
             config: config.clone(),
             file_io,
             retry: RetryPolicy::default(),
+            max_snapshots: config.max_snapshots,
         };
         lake.probe_storage().await?;
         Ok(lake)
@@ -184,6 +202,39 @@ impl Lake {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// The snapshots a table keeps after this lake's commits (0: all; see
+    /// [`history_needs_expiry`]).
+    pub fn with_max_snapshots(mut self, max_snapshots: usize) -> Self {
+        self.max_snapshots = max_snapshots;
+        self
+    }
+
+    /// After a commit: expires the table's oldest snapshots once it holds too many (see
+    /// [`history_needs_expiry`]), keeping the newest `max_snapshots` whatever their age. The
+    /// commit has landed whatever happens here: a failure is logged, and the next commit to
+    /// the table tries again.
+    pub(crate) async fn bound_history(&self, ident: &TableIdent, committed: &CommitOutcome) {
+        if !history_needs_expiry(committed.snapshots, self.max_snapshots) {
+            return;
+        }
+        match self
+            .expire_snapshots(ident, i64::MAX, self.max_snapshots)
+            .await
+        {
+            Ok(o) => tracing::info!(
+                table = %ident,
+                "history bounded to {} snapshots: {} expired, {} data files deleted",
+                self.max_snapshots,
+                o.expired_snapshots,
+                o.deleted_data_files
+            ),
+            Err(e) => tracing::warn!(
+                table = %ident,
+                "old snapshots not expired (the next commit tries again): {e}"
+            ),
+        }
     }
 
     /// Fails early, and classified, when the object store cannot be used.
@@ -420,14 +471,16 @@ impl Lake {
             properties: ctx.properties(rows),
             precondition,
         };
-        commit::commit_files(
+        let committed = commit::commit_files(
             self.catalog.as_ref(),
             &self.publisher,
             ident,
             request,
             self.retry,
         )
-        .await
+        .await?;
+        self.bound_history(ident, &committed).await;
+        Ok(committed)
     }
 
     /// The partition values (as Iceberg structs) that rows of `batch` fall into; used to name
@@ -634,8 +687,15 @@ impl Lake {
             return Ok(outcome);
         };
         let file_io = before.file_io();
-        let keep = reachable_files(file_io, &after).await?;
-        let was = reachable_files(file_io, before.metadata()).await?;
+        let format = after.format_version();
+        let keep = reachable_files(file_io, after.snapshots(), format, None).await?;
+        // what the expired snapshots reference beyond the kept ones (manifests the kept
+        // snapshots list are not read again: their files are kept)
+        let expired = before
+            .metadata()
+            .snapshots()
+            .filter(|s| after.snapshot_by_id(s.snapshot_id()).is_none());
+        let was = reachable_files(file_io, expired, format, Some(&keep.manifests)).await?;
         outcome.expired_snapshots = before.metadata().snapshots().len() - after.snapshots().len();
         for path in was.lists.difference(&keep.lists) {
             file_io.delete(path).await?;
@@ -645,9 +705,14 @@ impl Lake {
             file_io.delete(path).await?;
             outcome.deleted_manifests += 1;
         }
-        for path in was.data.difference(&keep.data) {
-            file_io.delete(path).await?;
-            outcome.deleted_data_files += 1;
+        // a file some kept snapshot deleted was live only before it: in expired snapshots
+        let mut gone: HashSet<&String> = was.data.iter().chain(&was.deleted).collect();
+        gone.extend(&keep.deleted);
+        for path in gone {
+            if !keep.data.contains(path) {
+                file_io.delete(path).await?;
+                outcome.deleted_data_files += 1;
+            }
         }
         Ok(outcome)
     }
@@ -734,23 +799,38 @@ impl Lake {
 struct Reachable {
     lists: HashSet<String>,
     manifests: HashSet<String>,
+    /// Files live in some snapshot (added or existing entries).
     data: HashSet<String>,
+    /// Files a snapshot deleted (its manifests' deleted entries: live in an earlier one).
+    deleted: HashSet<String>,
 }
 
-/// Every file some snapshot of `md` references.
-async fn reachable_files(file_io: &FileIO, md: &TableMetadata) -> Result<Reachable> {
+/// Every file `snapshots` reference, leaving out the manifests in `known` (and their files).
+async fn reachable_files<'a>(
+    file_io: &FileIO,
+    snapshots: impl Iterator<Item = &'a SnapshotRef>,
+    format: FormatVersion,
+    known: Option<&HashSet<String>>,
+) -> Result<Reachable> {
     let mut r = Reachable::default();
-    for snapshot in md.snapshots() {
+    for snapshot in snapshots {
         r.lists.insert(snapshot.manifest_list().to_string());
         let bytes = file_io.new_input(snapshot.manifest_list())?.read().await?;
-        let list = ManifestList::parse_with_version(&bytes, md.format_version())?;
+        let list = ManifestList::parse_with_version(&bytes, format)?;
         for mf in list.entries() {
-            if !r.manifests.insert(mf.manifest_path.clone()) {
+            if known.is_some_and(|k| k.contains(&mf.manifest_path))
+                || !r.manifests.insert(mf.manifest_path.clone())
+            {
                 continue;
             }
             let manifest = mf.load_manifest(file_io).await?;
             for entry in manifest.entries() {
-                r.data.insert(entry.file_path().to_string());
+                let files = if entry.status() == ManifestStatus::Deleted {
+                    &mut r.deleted
+                } else {
+                    &mut r.data
+                };
+                files.insert(entry.file_path().to_string());
             }
         }
     }
@@ -934,6 +1014,18 @@ fn sanitize(s: &str) -> String {
 mod tests {
     use super::summary_keys::KAFKA_OFFSETS;
     use super::test_support::{history, history_of};
+
+    #[test]
+    fn history_is_expired_a_quarter_past_its_bound() {
+        // the default: 125 snapshots wait, the 126th expires the oldest 26
+        assert!(!history_needs_expiry(125, DEFAULT_MAX_SNAPSHOTS));
+        assert!(history_needs_expiry(126, DEFAULT_MAX_SNAPSHOTS));
+        // small bounds round the quarter up: expiry never runs on every commit
+        assert!(!history_needs_expiry(2, 1) && history_needs_expiry(3, 1));
+        assert!(!history_needs_expiry(10, 8) && history_needs_expiry(11, 8));
+        // 0 keeps everything
+        assert!(!history_needs_expiry(1_000_000, 0));
+    }
 
     #[test]
     fn the_last_change_of_rows_is_found_below_rewrites() {

@@ -448,6 +448,7 @@ impl LakeEnv {
             s3_endpoint: get("OLISTLAKE_S3_ENDPOINT"),
             s3_region: "us-east-1".into(),
             s3_path_style: true,
+            max_snapshots: olistlake::lake::DEFAULT_MAX_SNAPSHOTS,
         }
     }
 
