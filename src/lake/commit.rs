@@ -507,33 +507,26 @@ async fn stage(
     }
 
     let mut props: HashMap<String, String> = properties.clone();
-    if let CommitKind::OverwriteFiles(paths) = kind
+    if let CommitKind::Rewrite(paths) | CommitKind::OverwriteFiles(paths) = kind
         && deleted_files != paths.len()
     {
-        // Iceberg's OverwriteFiles validation: the rows of a file another commit removed
-        // meanwhile must not be replaced a second time (the table changed under the run).
+        // Iceberg's RewriteFiles and OverwriteFiles validation: a file another commit removed
+        // meanwhile (an overwrite of its partition) must not come back as rewritten rows, nor
+        // have its rows replaced a second time.
+        let verb = match kind {
+            CommitKind::Rewrite(_) => "rewritten",
+            _ => "overwritten",
+        };
         return Err(Error::ConcurrentWrite {
             table: table.identifier().to_string(),
             reason: format!(
-                "{} of the {} files being overwritten were removed by another commit",
+                "{} of the {} files being {verb} were removed by another commit",
                 paths.len() - deleted_files,
                 paths.len()
             ),
         });
     }
-    if let CommitKind::Rewrite(paths) = kind {
-        // Iceberg's RewriteFiles validation: a file another commit removed meanwhile (an
-        // overwrite of its partition) must not come back as rewritten rows.
-        if deleted_files != paths.len() {
-            return Err(Error::ConcurrentWrite {
-                table: table.identifier().to_string(),
-                reason: format!(
-                    "{} of the {} files being rewritten were removed by another commit",
-                    paths.len() - deleted_files,
-                    paths.len()
-                ),
-            });
-        }
+    if let CommitKind::Rewrite(_) = kind {
         if deleted_records != added.iter().map(|f| f.record_count()).sum::<u64>() {
             return Err(Error::Catalog(format!(
                 "{}: a rewrite must keep the row count; nothing committed",

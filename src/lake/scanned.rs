@@ -162,11 +162,6 @@ impl CountedTable {
             .clone()
     }
 
-    /// The snapshot the scans read (None: the table has none).
-    pub fn snapshot_id(&self) -> Option<i64> {
-        self.snapshot_id
-    }
-
     /// The same table restricted to the data files `paths` (the files added since a state).
     pub fn only_files(mut self, paths: HashSet<String>) -> Self {
         self.only = Some(Arc::new(paths));

@@ -7,7 +7,7 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::compute::{filter_record_batch, is_not_null, is_null};
 use arrow::datatypes::{Schema, SchemaRef};
 use chrono::NaiveDateTime;
-use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Serialize;
@@ -1022,7 +1022,7 @@ async fn compute(
             };
             // A restricted run reads the table twice (the rows in scope, and the rows it
             // keeps): read its files once, into memory.
-            let files_at = restricted && reads_by_file(ctx, &m).await?;
+            let files_at = restricted && reads_by_file(ctx, &m)?;
             let table = if restricted {
                 let current = format!("{}__current", m.name());
                 // only the partitions the scope's rows can be in (`scope within:`)
@@ -1149,24 +1149,23 @@ fn tagged(m: &Model) -> String {
     format!("{}__current_files", m.name())
 }
 
-/// Whether a file-tagged scan of the model's table is registered (the table has a snapshot).
-async fn reads_by_file(ctx: &SessionContext, m: &Model) -> Result<bool> {
-    Ok(file_tagged(ctx, m).await?.is_some())
+/// Whether a file-tagged scan of the model's table is registered (only when the table has a
+/// snapshot to read).
+fn reads_by_file(ctx: &SessionContext, m: &Model) -> Result<bool> {
+    Ok(ctx.table_exist(by_file(m).as_str())?)
 }
 
-/// The file-tagged scan of the model's table, if one is registered and reads a snapshot.
-async fn file_tagged(ctx: &SessionContext, m: &Model) -> Result<Option<Arc<dyn TableProvider>>> {
-    let name = by_file(m);
-    if !ctx.table_exist(name.as_str())? {
-        return Ok(None);
+/// The files the file-tagged scan of the model's table planned (path, partition, rows).
+async fn planned_files(ctx: &SessionContext, m: &Model) -> Result<Vec<PlannedFile>> {
+    if !reads_by_file(ctx, m)? {
+        return Ok(Vec::new());
     }
-    let provider = ctx.table_provider(name.as_str()).await?;
-    let reads = provider
+    let provider = ctx.table_provider(by_file(m).as_str()).await?;
+    Ok(provider
         .as_any()
         .downcast_ref::<CountedTable>()
-        .and_then(CountedTable::snapshot_id)
-        .is_some();
-    Ok(reads.then_some(provider))
+        .map(CountedTable::planned_files)
+        .unwrap_or_default())
 }
 
 /// A restricted model's commit by file (Iceberg's copy-on-write): the files of its table to
@@ -1211,14 +1210,7 @@ async fn overwrite_by_file(
     .await?;
     let mut replaced: HashSet<String> = texts(&hits)?.into_iter().collect();
     // the files the read planned (those of the partitions `scope within:` names), by partition
-    let planned = match file_tagged(ctx, m).await? {
-        Some(p) => p
-            .as_any()
-            .downcast_ref::<CountedTable>()
-            .map(CountedTable::planned_files)
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let planned = planned_files(ctx, m).await?;
     let mut by_partition: HashMap<&iceberg::spec::Struct, Vec<&str>> = HashMap::new();
     for f in &planned {
         if let Some(p) = f.partition.as_ref().filter(|p| parts.contains(p)) {
@@ -1263,14 +1255,12 @@ async fn overwrite_by_file(
     )]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(paths))])?;
     register(ctx, &list, schema, vec![batch])?;
-    let columns = m.table.column_list();
-    let sql = format!(
-        "SELECT {columns} FROM {tagged} \
-         WHERE {FILE_COLUMN} IN (SELECT {FILE_COLUMN} FROM {list}) AND ({scope}) IS NOT TRUE \
-         UNION ALL SELECT {columns} FROM {name}",
-        name = m.name(),
+    // the replaced files' rows merged with the model's, as a restricted run merges its table's
+    let replaced_rows = format!(
+        "(SELECT * FROM {tagged} WHERE {FILE_COLUMN} IN (SELECT {FILE_COLUMN} FROM {list})) \
+         AS replaced_rows"
     );
-    let (_, rows) = query(ctx, m.file, &sql).await?;
+    let (_, rows) = merge_restricted(ctx, m, &replaced_rows, scope).await?;
     ctx.deregister_table(&tagged)?;
     ctx.deregister_table(&list)?;
     Ok(Some((replaced, rows)))
@@ -1344,12 +1334,13 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
     };
     register(ctx, &relation, schema, out.rows.clone())?;
     // the checks of one row at a time in one scan (a query each costs its planning)
-    let rows: Vec<String> = out
+    let conditions: Vec<Option<String>> = out
         .model
         .checks
         .iter()
-        .filter_map(|(_, c)| c.row_violation())
+        .map(|(_, c)| c.row_violation())
         .collect();
+    let rows: Vec<String> = conditions.iter().flatten().cloned().collect();
     let mut row_counts = Vec::new();
     if !rows.is_empty() {
         let sql = model::row_violations_sql(&relation, &rows);
@@ -1360,8 +1351,8 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
     }
     let mut row_counts = row_counts.into_iter();
     let mut results = Vec::new();
-    for (level, c) in &out.model.checks {
-        let failing = if c.row_violation().is_some() {
+    for ((level, c), condition) in out.model.checks.iter().zip(&conditions) {
+        let failing = if condition.is_some() {
             row_counts.next().unwrap_or(0)
         } else {
             let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
