@@ -538,7 +538,7 @@ async fn a_table_is_parsed_once_per_metadata_file_and_reread_after_another_write
 /// Issue 13 (2): 300 appends to one table; its current snapshot lists fewer than
 /// `commit.manifest.min-count-to-merge` (Iceberg's default, 100) plus one manifests, as
 /// pyiceberg counts them; pyiceberg and DataFusion read the same rows at the first, a middle
-/// and the last snapshot.
+/// and the last snapshot; 101 metadata files are left of the 301 written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_stay_bounded_over_300_commits() {
     let (env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
@@ -561,6 +561,13 @@ async fn manifests_stay_bounded_over_300_commits() {
     assert!(n < 300, "manifests were merged");
     let snaps = lake.snapshots(&id).await.unwrap();
     assert_eq!(snaps.len(), 300);
+    // the metadata files that fell off the log (the last 100 and the current one stay) were
+    // deleted by the commits after them (`write.metadata.delete-after-commit.enabled`)
+    let metadata_files = common::files_under(&env.table_dir("ops", "self_check").join("metadata"))
+        .iter()
+        .filter(|p| p.display().to_string().ends_with(".metadata.json"))
+        .count();
+    assert_eq!(metadata_files, 101);
     for s in [&snaps[0], &snaps[150], &snaps[299]] {
         let ours = df_rows(&lake, &ReadAt::snapshot(T, s.snapshot_id)).await;
         let py = env.py(&["rows", T, "--snapshot", &s.snapshot_id.to_string()]);

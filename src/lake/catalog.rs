@@ -156,7 +156,20 @@ impl Publisher {
                 built.metadata.write_to(base.file_io(), &location).await?;
                 let location = location.to_string();
                 if pointer.swap(ident, old, &location).await? {
+                    // Iceberg's delete-after-commit: the metadata files that fell off the
+                    // log (`write.metadata.previous-versions-max`) are no one's history now
+                    let dropped: Vec<String> = if deletes_old_metadata(&built.metadata) {
+                        let logs = built.expired_metadata_logs.iter();
+                        logs.map(|l| l.metadata_file.clone()).collect()
+                    } else {
+                        Vec::new()
+                    };
                     loaded.published(base, built.metadata, &location);
+                    for file in dropped {
+                        if let Err(e) = base.file_io().delete(&file).await {
+                            tracing::debug!(table = %ident, "old metadata file {file} not deleted: {e}");
+                        }
+                    }
                     Ok(Published::Won(location))
                 } else {
                     let _ = base.file_io().delete(&location).await;
@@ -166,6 +179,18 @@ impl Publisher {
             Publisher::Rest(rest) => rest.commit(base, built).await,
         }
     }
+}
+
+/// Iceberg's table property: delete the metadata files that fall off the metadata log
+/// (`write.metadata.previous-versions-max`, default 100) when a commit publishes a new one.
+pub const DELETE_AFTER_COMMIT: &str = "write.metadata.delete-after-commit.enabled";
+
+/// Whether commits to a table delete its old metadata files ([`DELETE_AFTER_COMMIT`]; off
+/// unless set, as in Iceberg).
+fn deletes_old_metadata(md: &iceberg::spec::TableMetadata) -> bool {
+    md.properties()
+        .get(DELETE_AFTER_COMMIT)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// Publishes commits with the REST `commitTable` request (`POST …/namespaces/{ns}/tables/{t}`).

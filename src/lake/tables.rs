@@ -162,6 +162,12 @@ impl TableDef {
                 self.codec().into(),
             ),
             ("comment".into(), self.doc.into()),
+            // a commit deletes the metadata files older than the log's last 100: a catch-up
+            // commits hundreds of times, and each commit writes one
+            (
+                crate::lake::catalog::DELETE_AFTER_COMMIT.into(),
+                "true".into(),
+            ),
         ])
     }
 }
