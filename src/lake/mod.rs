@@ -22,9 +22,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use iceberg::io::{FileIO, FileIOBuilder};
-use iceberg::spec::{
-    FormatVersion, ManifestList, ManifestStatus, SnapshotRef, Struct, TableMetadata,
-};
+use iceberg::spec::{FormatVersion, ManifestList, SnapshotRef, Struct, TableMetadata};
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use serde::Serialize;
@@ -309,6 +307,7 @@ impl Lake {
             if self.catalog.table_exists(&ident).await? {
                 if evolve(def) {
                     self.add_new_columns(def).await?;
+                    self.add_new_properties(def).await?;
                 }
                 continue;
             }
@@ -382,6 +381,29 @@ impl Lake {
             &self.publisher,
             &def.ident(),
             &missing,
+            self.retry,
+        )
+        .await
+    }
+
+    /// The properties a table's definition has gained since the table was created (e.g.
+    /// `write.metadata.delete-after-commit.enabled`), set on it; a property the table has, at
+    /// any value, stays as it is.
+    async fn add_new_properties(&self, def: &TableDef) -> Result<()> {
+        let table = self.catalog.load_table(&def.ident()).await?;
+        let wanted = def.properties();
+        if wanted
+            .keys()
+            .all(|k| table.metadata().properties().contains_key(k))
+        {
+            return Ok(());
+        }
+        tracing::info!(table = %def.ident(), "setting the properties the table's definition has gained");
+        commit::add_properties(
+            self.catalog.as_ref(),
+            &self.publisher,
+            &def.ident(),
+            &wanted,
             self.retry,
         )
         .await
@@ -705,14 +727,11 @@ impl Lake {
             file_io.delete(path).await?;
             outcome.deleted_manifests += 1;
         }
-        // a file some kept snapshot deleted was live only before it: in expired snapshots
-        let mut gone: HashSet<&String> = was.data.iter().chain(&was.deleted).collect();
-        gone.extend(&keep.deleted);
-        for path in gone {
-            if !keep.data.contains(path) {
-                file_io.delete(path).await?;
-                outcome.deleted_data_files += 1;
-            }
+        // As Iceberg's: a file a kept snapshot deleted stays until that snapshot expires (its
+        // changes can still be read, e.g. by Spark's changelog view).
+        for path in was.data.difference(&keep.data) {
+            file_io.delete(path).await?;
+            outcome.deleted_data_files += 1;
         }
         Ok(outcome)
     }
@@ -799,10 +818,8 @@ impl Lake {
 struct Reachable {
     lists: HashSet<String>,
     manifests: HashSet<String>,
-    /// Files live in some snapshot (added or existing entries).
+    /// Every data file the manifests name, deleted entries included.
     data: HashSet<String>,
-    /// Files a snapshot deleted (its manifests' deleted entries: live in an earlier one).
-    deleted: HashSet<String>,
 }
 
 /// Every file `snapshots` reference, leaving out the manifests in `known` (and their files).
@@ -825,12 +842,7 @@ async fn reachable_files<'a>(
             }
             let manifest = mf.load_manifest(file_io).await?;
             for entry in manifest.entries() {
-                let files = if entry.status() == ManifestStatus::Deleted {
-                    &mut r.deleted
-                } else {
-                    &mut r.data
-                };
-                files.insert(entry.file_path().to_string());
+                r.data.insert(entry.file_path().to_string());
             }
         }
     }
