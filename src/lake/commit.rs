@@ -701,6 +701,35 @@ async fn swap_metadata(
     })
 }
 
+/// Sets the table properties of `wanted` the table does not have yet (a property another
+/// writer or an operator set, to any value, is left alone), published the same way.
+pub(crate) async fn add_properties(
+    catalog: &dyn Catalog,
+    publisher: &Publisher,
+    ident: &TableIdent,
+    wanted: &HashMap<String, String>,
+    policy: RetryPolicy,
+) -> Result<()> {
+    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
+        let missing: HashMap<String, String> = wanted
+            .iter()
+            .filter(|(k, _)| !md.properties().contains_key(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            md.clone()
+                .into_builder(Some(old.to_string()))
+                .set_properties(missing)?
+                .build()?,
+        ))
+    };
+    swap_metadata(catalog, publisher, ident, policy, &change).await?;
+    Ok(())
+}
+
 /// Adds optional columns to the table's schema (a new current schema, as Iceberg's
 /// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`), published the same way.
 /// Columns already present (another writer added them) are skipped. Data files written before

@@ -90,6 +90,10 @@ def main():
     o.add_argument("table")
     o.add_argument("day")
     o.add_argument("count", type=int)
+    pr = sub.add_parser("properties")
+    pr.add_argument("table")
+    pr.add_argument("set", nargs="*", help="KEY=VALUE to set")
+    pr.add_argument("--remove", action="append", default=[])
     args = p.parse_args()
 
     cat = catalog(args)
@@ -137,6 +141,18 @@ def main():
         t.overwrite(t.scan().to_arrow())
         t = cat.load_table(args.table)
         out = {"snapshot_id": t.current_snapshot().snapshot_id, "files": len(t.inspect.files())}
+    elif args.cmd == "properties":
+        # The table's properties, after setting and removing the given ones (as another
+        # engine or an operator would).
+        t = cat.load_table(args.table)
+        if args.set or args.remove:
+            with t.transaction() as tx:
+                if args.set:
+                    tx.set_properties(**dict(kv.split("=", 1) for kv in args.set))
+                if args.remove:
+                    tx.remove_properties(*args.remove)
+            t = cat.load_table(args.table)
+        out = dict(t.properties)
     elif args.cmd == "overwrite-day":
         # A pyiceberg copy-on-write overwrite of one day of an ops.self_check-shaped table.
         import pyarrow as pa
