@@ -701,72 +701,53 @@ async fn swap_metadata(
     })
 }
 
-/// Sets the table properties of `wanted` the table does not have yet (a property another
-/// writer or an operator set, to any value, is left alone), published the same way.
-pub(crate) async fn add_properties(
-    catalog: &dyn Catalog,
-    publisher: &Publisher,
-    ident: &TableIdent,
-    wanted: &HashMap<String, String>,
-    policy: RetryPolicy,
-) -> Result<()> {
-    let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
-        let missing: HashMap<String, String> = wanted
-            .iter()
-            .filter(|(k, _)| !md.properties().contains_key(k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if missing.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(
-            md.clone()
-                .into_builder(Some(old.to_string()))
-                .set_properties(missing)?
-                .build()?,
-        ))
-    };
-    swap_metadata(catalog, publisher, ident, policy, &change).await?;
-    Ok(())
-}
-
-/// Adds optional columns to the table's schema (a new current schema, as Iceberg's
-/// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`), published the same way.
-/// Columns already present (another writer added them) are skipped. Data files written before
-/// read the new columns as null.
-pub(crate) async fn add_columns(
+/// Brings an existing table up to its definition in one published metadata change: the
+/// optional `columns` its schema lacks are added (a new current schema, as Iceberg's
+/// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`; data files written before
+/// read them as null) and the `properties` it does not have are set (one another writer or an
+/// operator set, to any value, is left alone). What is missing is decided again on each
+/// attempt, so a column or property another writer added meanwhile is skipped.
+pub(crate) async fn evolve(
     catalog: &dyn Catalog,
     publisher: &Publisher,
     ident: &TableIdent,
     columns: &[(String, Type)],
+    properties: &HashMap<String, String>,
     policy: RetryPolicy,
 ) -> Result<()> {
     let change = |md: &TableMetadata, old: &str| -> Result<Option<TableMetadataBuildResult>> {
         let current = md.current_schema();
-        let missing: Vec<_> = columns
+        let new_columns: Vec<_> = columns
             .iter()
             .filter(|(name, _)| current.field_by_name(name).is_none())
             .collect();
-        if missing.is_empty() {
+        let new_properties: HashMap<String, String> = properties
+            .iter()
+            .filter(|(k, _)| !md.properties().contains_key(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if new_columns.is_empty() && new_properties.is_empty() {
             return Ok(None);
         }
-        let mut fields: Vec<NestedFieldRef> = current.as_struct().fields().to_vec();
-        let mut id = md.last_column_id();
-        for (name, ty) in missing {
-            id += 1;
-            fields.push(Arc::new(NestedField::optional(id, name, ty.clone())));
+        let mut builder = md.clone().into_builder(Some(old.to_string()));
+        if !new_columns.is_empty() {
+            let mut fields: Vec<NestedFieldRef> = current.as_struct().fields().to_vec();
+            let mut id = md.last_column_id();
+            for (name, ty) in new_columns {
+                id += 1;
+                fields.push(Arc::new(NestedField::optional(id, name, ty.clone())));
+            }
+            let schema = Schema::builder()
+                .with_schema_id(current.schema_id() + 1)
+                .with_identifier_field_ids(current.identifier_field_ids())
+                .with_fields(fields)
+                .build()?;
+            builder = builder.add_current_schema(schema)?;
         }
-        let schema = Schema::builder()
-            .with_schema_id(current.schema_id() + 1)
-            .with_identifier_field_ids(current.identifier_field_ids())
-            .with_fields(fields)
-            .build()?;
-        Ok(Some(
-            md.clone()
-                .into_builder(Some(old.to_string()))
-                .add_current_schema(schema)?
-                .build()?,
-        ))
+        if !new_properties.is_empty() {
+            builder = builder.set_properties(new_properties)?;
+        }
+        Ok(Some(builder.build()?))
     };
     swap_metadata(catalog, publisher, ident, policy, &change).await?;
     Ok(())

@@ -306,8 +306,7 @@ impl Lake {
             let ident = def.ident();
             if self.catalog.table_exists(&ident).await? {
                 if evolve(def) {
-                    self.add_new_columns(def).await?;
-                    self.add_new_properties(def).await?;
+                    self.evolve_to_definition(def).await?;
                 }
                 continue;
             }
@@ -346,15 +345,18 @@ impl Lake {
             .await;
     }
 
-    /// Schema evolution for a table that exists: the definition's columns it lacks are added
+    /// Brings a table that exists up to its definition: the columns it lacks are added
     /// (optional ones only; earlier rows read them as null, and the next run that rewrites a
-    /// partition fills them). A new required column cannot be added to existing rows.
-    async fn add_new_columns(&self, def: &TableDef) -> Result<()> {
+    /// partition fills them; a new required column cannot be added to existing rows) and the
+    /// properties it has gained since the table was created (e.g.
+    /// `write.metadata.delete-after-commit.enabled`) are set; a property the table has, at any
+    /// value, stays as it is. Both go in one metadata change.
+    async fn evolve_to_definition(&self, def: &TableDef) -> Result<()> {
         let table = self.catalog.load_table(&def.ident()).await?;
-        let current = table.metadata().current_schema();
-        let wanted = def.schema()?;
-        let mut missing = Vec::new();
-        for field in wanted.as_struct().fields() {
+        let md = table.metadata();
+        let current = md.current_schema();
+        let mut columns = Vec::new();
+        for field in def.schema()?.as_struct().fields() {
             if current.field_by_name(&field.name).is_some() {
                 continue;
             }
@@ -366,44 +368,28 @@ impl Lake {
                     field.name
                 )));
             }
-            missing.push((field.name.clone(), (*field.field_type).clone()));
+            columns.push((field.name.clone(), (*field.field_type).clone()));
         }
-        if missing.is_empty() {
+        let properties = def.properties();
+        let new_properties: Vec<&String> = properties
+            .keys()
+            .filter(|k| !md.properties().contains_key(*k))
+            .collect();
+        if columns.is_empty() && new_properties.is_empty() {
             return Ok(());
         }
         tracing::info!(
             table = %def.qualified(),
-            columns = ?missing.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-            "adding the columns the table's definition has gained"
+            columns = ?columns.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            properties = ?new_properties,
+            "bringing the table up to its definition"
         );
-        commit::add_columns(
+        commit::evolve(
             self.catalog.as_ref(),
             &self.publisher,
             &def.ident(),
-            &missing,
-            self.retry,
-        )
-        .await
-    }
-
-    /// The properties a table's definition has gained since the table was created (e.g.
-    /// `write.metadata.delete-after-commit.enabled`), set on it; a property the table has, at
-    /// any value, stays as it is.
-    async fn add_new_properties(&self, def: &TableDef) -> Result<()> {
-        let table = self.catalog.load_table(&def.ident()).await?;
-        let wanted = def.properties();
-        if wanted
-            .keys()
-            .all(|k| table.metadata().properties().contains_key(k))
-        {
-            return Ok(());
-        }
-        tracing::info!(table = %def.ident(), "setting the properties the table's definition has gained");
-        commit::add_properties(
-            self.catalog.as_ref(),
-            &self.publisher,
-            &def.ident(),
-            &wanted,
+            &columns,
+            &properties,
             self.retry,
         )
         .await
