@@ -171,7 +171,6 @@ pub struct Lake {
     config: LakeConfig,
     file_io: FileIO,
     retry: RetryPolicy,
-    max_snapshots: usize,
 }
 
 impl Lake {
@@ -187,7 +186,6 @@ impl Lake {
             config: config.clone(),
             file_io,
             retry: RetryPolicy::default(),
-            max_snapshots: config.max_snapshots,
         };
         lake.probe_storage().await?;
         Ok(lake)
@@ -205,7 +203,7 @@ impl Lake {
     /// The snapshots a table keeps after this lake's commits (0: all; see
     /// [`history_needs_expiry`]).
     pub fn with_max_snapshots(mut self, max_snapshots: usize) -> Self {
-        self.max_snapshots = max_snapshots;
+        self.config.max_snapshots = max_snapshots;
         self
     }
 
@@ -214,17 +212,14 @@ impl Lake {
     /// commit has landed whatever happens here: a failure is logged, and the next commit to
     /// the table tries again.
     pub(crate) async fn bound_history(&self, ident: &TableIdent, committed: &CommitOutcome) {
-        if !history_needs_expiry(committed.snapshots, self.max_snapshots) {
+        let max = self.config.max_snapshots;
+        if !history_needs_expiry(committed.snapshots, max) {
             return;
         }
-        match self
-            .expire_snapshots(ident, i64::MAX, self.max_snapshots)
-            .await
-        {
+        match self.expire_snapshots(ident, i64::MAX, max).await {
             Ok(o) => tracing::info!(
                 table = %ident,
-                "history bounded to {} snapshots: {} expired, {} data files deleted",
-                self.max_snapshots,
+                "history bounded to {max} snapshots: {} expired, {} data files deleted",
                 o.expired_snapshots,
                 o.deleted_data_files
             ),
