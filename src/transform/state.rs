@@ -22,7 +22,7 @@
 //! it. The state is a function of a bronze snapshot alone, so it can be committed before the
 //! run's own tables, and a failed run leaves it valid.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -182,6 +182,8 @@ pub async fn attach(
             .get(&def.qualified())
             .ok_or_else(|| Error::Catalog(format!("{def} is not in the session")))
     };
+    // Each topic: its bronze snapshot, its statement, and the state's record where it serves.
+    let mut topics = Vec::new();
     for (bronze, state) in tables::TOPICS {
         // An empty bronze table has nothing to compact: its scans read no file.
         let Some(b) = pinned.get(&bronze.qualified()) else {
@@ -207,11 +209,38 @@ pub async fn attach(
                 known_before.is_none_or(|t| r.complete_before(t))
             }
         };
-        let mut tail_files = 0;
-        let mut fold = false;
-        if let Some(r) = recorded.filter(|_| serves) {
-            let tail =
-                Lake::files_added_since(bronze_table, r.bronze_snapshot, b.snapshot_id).await?;
+        topics.push((
+            bronze,
+            state,
+            b,
+            bronze_table,
+            sql,
+            recorded.filter(|_| serves),
+        ));
+    }
+    // The tails, found side by side: each reads the manifests its table added since its
+    // state (parsing them is most of a run's set-up once a tail holds a few days of loads).
+    let tails: Vec<Option<HashMap<String, u64>>> =
+        futures::future::try_join_all(topics.iter().map(|(_, _, b, bronze_table, _, serving)| {
+            let (bronze_table, snapshot) = ((*bronze_table).clone(), b.snapshot_id);
+            let serving = *serving;
+            async move {
+                let Some(r) = serving else {
+                    return Ok(None);
+                };
+                let found = tokio::spawn(async move {
+                    Lake::files_added_since(&bronze_table, r.bronze_snapshot, snapshot).await
+                })
+                .await
+                .map_err(|e| Error::Catalog(format!("finding a state's tail: {e}")))??;
+                Ok::<_, Error>(Some(found))
+            }
+        }))
+        .await?;
+    for ((bronze, state, b, bronze_table, sql, serving), tail) in topics.into_iter().zip(tails) {
+        let serves = serving.is_some();
+        let (mut tail_files, mut fold) = (0, false);
+        if let Some(tail) = tail {
             tail_files = tail.len();
             let state_rows = pinned.get(&state.qualified()).and_then(|p| p.records);
             fold = tail_needs_folding(tail_files, tail.values().sum(), state_rows);
