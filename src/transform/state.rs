@@ -155,6 +155,20 @@ fn is_ancestor(md: &TableMetadata, ancestor: i64, snapshot: i64) -> bool {
 /// A state to rewrite: its bronze table, itself, its statement, bronze's pinned snapshot.
 type Refresh = (&'static TableDef, &'static TableDef, String, Pinned);
 
+/// One topic of a run, as [`attach`] found it.
+struct Topic<'a> {
+    bronze: &'static TableDef,
+    state: &'static TableDef,
+    /// Bronze's snapshot in the session.
+    pinned: Pinned,
+    table: &'a Table,
+    /// Its `state.sql` statement.
+    sql: &'a String,
+    /// Where the state serves the run: the lookup of its tail, the bronze files (with their
+    /// row counts) added since the state's snapshot.
+    tail: Option<tokio::task::JoinHandle<Result<HashMap<String, u64>>>>,
+}
+
 /// Registers every `bronze.<topic>` of the session as the state plus the tail where the state
 /// serves the run, refreshing it first when `how` allows; returns how each topic was read.
 pub async fn attach(
@@ -182,7 +196,6 @@ pub async fn attach(
             .get(&def.qualified())
             .ok_or_else(|| Error::Catalog(format!("{def} is not in the session")))
     };
-    // Each topic: its bronze snapshot, its statement, and the state's record where it serves.
     let mut topics = Vec::new();
     for (bronze, state) in tables::TOPICS {
         // An empty bronze table has nothing to compact: its scans read no file.
@@ -209,38 +222,39 @@ pub async fn attach(
                 known_before.is_none_or(|t| r.complete_before(t))
             }
         };
-        topics.push((
+        // The tail is found by reading the manifests bronze added since the state: parsing
+        // them is most of a run's set-up once a tail holds a few days of loads, so every
+        // topic's lookup starts here, on its own task, and they run side by side.
+        let tail = recorded.filter(|_| serves).map(|r| {
+            let (bronze_table, snapshot) = (bronze_table.clone(), b.snapshot_id);
+            tokio::spawn(async move {
+                Lake::files_added_since(&bronze_table, r.bronze_snapshot, snapshot).await
+            })
+        });
+        topics.push(Topic {
             bronze,
             state,
-            b,
-            bronze_table,
+            pinned: *b,
+            table: bronze_table,
             sql,
-            recorded.filter(|_| serves),
-        ));
+            tail,
+        });
     }
-    // The tails, found side by side: each reads the manifests its table added since its
-    // state (parsing them is most of a run's set-up once a tail holds a few days of loads).
-    let tails: Vec<Option<HashMap<String, u64>>> =
-        futures::future::try_join_all(topics.iter().map(|(_, _, b, bronze_table, _, serving)| {
-            let (bronze_table, snapshot) = ((*bronze_table).clone(), b.snapshot_id);
-            let serving = *serving;
-            async move {
-                let Some(r) = serving else {
-                    return Ok(None);
-                };
-                let found = tokio::spawn(async move {
-                    Lake::files_added_since(&bronze_table, r.bronze_snapshot, snapshot).await
-                })
+    for topic in topics {
+        let Topic {
+            bronze,
+            state,
+            pinned: b,
+            table: bronze_table,
+            sql,
+            tail,
+        } = topic;
+        let serves = tail.is_some();
+        let (mut tail_files, mut fold) = (0, false);
+        if let Some(lookup) = tail {
+            let tail = lookup
                 .await
                 .map_err(|e| Error::Catalog(format!("finding a state's tail: {e}")))??;
-                Ok::<_, Error>(Some(found))
-            }
-        }))
-        .await?;
-    for ((bronze, state, b, bronze_table, sql, serving), tail) in topics.into_iter().zip(tails) {
-        let serves = serving.is_some();
-        let (mut tail_files, mut fold) = (0, false);
-        if let Some(tail) = tail {
             tail_files = tail.len();
             let state_rows = pinned.get(&state.qualified()).and_then(|p| p.records);
             fold = tail_needs_folding(tail_files, tail.values().sum(), state_rows);
@@ -251,7 +265,7 @@ pub async fn attach(
         }
         let refresh = matches!(how, StateUse::Keep { .. }) && (!serves || fold);
         if refresh {
-            refreshes.push((*bronze, *state, sql.clone(), *b));
+            refreshes.push((bronze, state, sql.clone(), b));
         }
         out.insert(
             bronze.name.to_string(),
