@@ -20,17 +20,11 @@ RUNS="${RUNS:-8}"
 BASELINE="${BASELINE:-}"
 [ "$TAIL" -le 15 ] || { echo "TAIL must be at most 15 (a longer tail is folded in)" >&2; exit 2; }
 build --bins --example land-bronze
-next_day() { date -u -d "$1 + 1 day" +%F; }
 JOBS="silver-build gold-bcg gold-leadtime"
 
-"$BIN/olist-synth" --scale "$SCALE" --out "$WORK/raw" >/dev/null 2>&1
-"$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
 export OLISTLAKE_WAREHOUSE="$WORK/lake"
 from=$(date -u -d "$DAY - $TAIL days" +%F)
-"$BIN/examples/land-bronze" "$WORK/prepared" --until "$from" >/dev/null
-for job in $JOBS; do
-  "$BIN/$job" --start 2016-01-01 --end "$from" >/dev/null 2>&1 || [ $? = 99 ]
-done
+caught_up_lake "$SCALE" "$from"
 d=$from
 while [ "$d" != "$DAY" ]; do
   n=$(next_day "$d")

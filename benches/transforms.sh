@@ -48,7 +48,6 @@ for SCALE in "${@:-1 10}"; do
         fi
       done
     }
-    next_day() { date -u -d "$1 + 1 day" +%F; }
     rm -f "$WORK/rows-olistlake"
     runs full --full-refresh --end 2018-11-01
     read -r wall mib < <(measure "$DUCKDB_VENV/bin/python" benches/duckdb_transforms.py \
