@@ -20,9 +20,11 @@
 
 -- name: order_status
 -- The first event of each status of an order (status_first takes the minimum time), and the
--- first copy of every other time a delivery was stamped with: an earlier delivered_customer
--- event arriving late moves the order's items to another quarter, and gold-bcg rewrites the
--- quarters of all of them (bcg_inputs.sql), the one its rows were counted in before included.
+-- first copy of every other time a purchase or a delivery was stamped with: an earlier event
+-- arriving late moves the order's rows to another month (silver.order_timestamp is
+-- partitioned by month of purchase, the delivered tables by month of delivery) and its items
+-- to another quarter; the runs that rewrite them read the months and quarters of every such
+-- time (silver/affected.sql, gold/bcg_inputs.sql), the ones the rows were in before included.
 SELECT * FROM (
     SELECT *, lag(order_id) OVER w AS _previous_order, lag(status) OVER w AS _previous_status,
            lag("timestamp") OVER w AS _previous_timestamp
@@ -30,7 +32,8 @@ SELECT * FROM (
     WHERE order_id IS NOT NULL AND "timestamp" IS NOT NULL
     WINDOW w AS (ORDER BY order_id, status, "timestamp", ingest_time, _kafka_partition, _kafka_offset))
 WHERE (order_id IS DISTINCT FROM _previous_order) OR (status IS DISTINCT FROM _previous_status)
-   OR (status = 'delivered_customer' AND "timestamp" IS DISTINCT FROM _previous_timestamp);
+   OR (status IN ('purchase', 'delivered_customer')
+       AND "timestamp" IS DISTINCT FROM _previous_timestamp);
 
 -- The latest copy of each key: the last of its copies in (ingest_time, partition, offset)
 -- order, a null ingest_time last (as the staging views' DESC NULLS FIRST picks it first).

@@ -489,6 +489,34 @@ fn scenario_with_changes() -> Bronze {
         "2017-06-07 09:00:00",
         ts("2017-06-09 12:00:00"),
     );
+    // A purchase re-stamped into the month before: OP's row of silver.order_timestamp
+    // (partitioned by month of purchase) moves from June to May and must leave June.
+    b.status_ingested(
+        "OP",
+        "purchase",
+        "2017-06-01 00:30:00",
+        ts("2017-06-01 00:30:01"),
+    );
+    b.status_ingested(
+        "OP",
+        "purchase",
+        "2017-05-31 23:00:00",
+        ts("2017-06-10 07:00:00"),
+    );
+    // OW: an order approved before its purchase event arrives: its row has no purchase (the null
+    // partition) until the purchase comes the next day, and must leave that partition then.
+    b.status_ingested(
+        "OW",
+        "approved",
+        "2017-06-06 12:00:00",
+        ts("2017-06-06 12:00:01"),
+    );
+    b.status_ingested(
+        "OW",
+        "purchase",
+        "2017-06-06 11:00:00",
+        ts("2017-06-07 09:00:00"),
+    );
     // A late status of an order delivered long ago: OF's approval, ingested a month late.
     b.status_ingested(
         "OF",
@@ -578,6 +606,20 @@ async fn cdc_changes_by_interval_equal_a_full_refresh() {
     )
     .await;
     assert_eq!(p1, vec![row(&["0"])], "P1 sold nothing, P4 is a toy now");
+    let moved = query(
+        &daily_lake,
+        "SELECT order_id, CAST(purchase AS VARCHAR) FROM silver.order_timestamp \
+         WHERE order_id IN ('OP', 'OW') ORDER BY order_id",
+    )
+    .await;
+    assert_eq!(
+        moved,
+        vec![
+            row(&["OP", "2017-05-31T23:00:00"]),
+            row(&["OW", "2017-06-06T11:00:00"])
+        ],
+        "each order once, in the month of its earliest purchase"
+    );
 
     // a day no bronze row was ingested in: silver-build stops before computing any model
     let (code, s) = job(
@@ -703,6 +745,70 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
         silver["metrics"]["state"]["order_status"]["read"],
         "refreshed"
     );
+}
+
+/// An order's purchase re-stamped into the month before moves its row of
+/// silver.order_timestamp (partitioned by month of purchase) to that month. The state is
+/// folded between the row's write and the run that moves it (a run of another interval
+/// whose tail is large): the state must still name the month the row is in, or that month
+/// is not read and the order is left in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_moved_to_another_month_leaves_the_old_one() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let mut bronze = scenario();
+    bronze.status_ingested(
+        "OP",
+        "purchase",
+        "2017-06-01 00:30:00",
+        ts("2017-06-01 00:30:01"),
+    );
+    bronze.write(&lake).await;
+    run_all(&env, &["--full-refresh", "--end", "2017-06-09"]);
+
+    // the re-stamped purchase, ingested with enough other orders' events (bought in April:
+    // their month is read, not June's) that the next silver-build folds the tail into the
+    // state
+    let mut late = Bronze {
+        offset: 1_000,
+        ..Bronze::default()
+    };
+    late.status_ingested(
+        "OP",
+        "purchase",
+        "2017-05-31 23:00:00",
+        ts("2017-06-10 09:00:00"),
+    );
+    for i in 0..60 {
+        late.status_ingested(
+            &format!("OX{i:02}"),
+            "purchase",
+            "2017-04-10 08:00:00",
+            ts("2017-06-10 09:00:00"),
+        );
+    }
+    late.write(&lake).await;
+    let (code, before) = job(
+        &env,
+        "silver-build",
+        &["--start", "2017-06-08", "--end", "2017-06-09"],
+    );
+    assert!(code == 0 || code == 99, "{before}");
+    assert_eq!(
+        before["metrics"]["state"]["order_status"]["read"], "refreshed",
+        "the tail is folded before the day it belongs to runs"
+    );
+    job_ok(
+        &env,
+        "silver-build",
+        &["--start", "2017-06-10", "--end", "2017-06-11"],
+    );
+    let op = query(
+        &lake,
+        "SELECT CAST(purchase AS VARCHAR) FROM silver.order_timestamp WHERE order_id = 'OP'",
+    )
+    .await;
+    assert_eq!(op, vec![row(&["2017-05-31T23:00:00"])], "OP once, in May");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,13 +77,20 @@ SELECT zip_code FROM seller_zips
 WHERE zip_code IS NOT NULL AND seller_id IN (SELECT seller_id FROM affected_sellers);
 
 -- The months the affected orders' rows can be in, in the tables partitioned by month of
--- delivery (`scope within:` of those models): an order's delivered_customer is the earliest
--- delivery time among the events a run saw, so whichever run wrote its rows, and whichever
--- run writes them now, it is one of the times its delivery was ever stamped with (state.sql
--- keeps each of them). An interval run reads and rewrites those months only. (`period`: a
+-- purchase or delivery (`scope within:` of those models): an order's purchase (or
+-- delivered_customer) is the earliest such time among the events a run saw, so whichever run
+-- wrote its rows, and whichever run writes them now, it is one of the times the order's
+-- purchase (delivery) was ever stamped with (state.sql keeps each of them). An interval run
+-- reads and rewrites those months only. One scan of the statuses for both. (`period`: a
 -- month's first day as text, `2018-08-01`, read as the touched quarters are.)
-CREATE TABLE affected_delivery_months AS
-SELECT DISTINCT CAST(CAST(date_trunc('month', "timestamp") AS DATE) AS VARCHAR) AS period
+CREATE TABLE affected_status_months AS
+SELECT DISTINCT status, CAST(CAST(date_trunc('month', "timestamp") AS DATE) AS VARCHAR) AS period
 FROM bronze.order_status
-WHERE status = 'delivered_customer' AND "timestamp" IS NOT NULL
+WHERE status IN ('purchase', 'delivered_customer') AND "timestamp" IS NOT NULL
   AND order_id IN (SELECT order_id FROM affected_orders);
+
+CREATE VIEW affected_purchase_months AS
+SELECT period FROM affected_status_months WHERE status = 'purchase';
+
+CREATE VIEW affected_delivery_months AS
+SELECT period FROM affected_status_months WHERE status = 'delivered_customer';

@@ -3,6 +3,7 @@
 -- event never moves a time later), the customer from the order's payments and the latest
 -- estimated delivery date. Every order is kept, delivered or not.
 -- scope: order_id IN (SELECT order_id FROM affected_orders)
+-- scope within: {affected_purchase_months}
 -- check error not_null: order_id
 -- check error unique: order_id
 -- check warn not_null: purchase, customer_id, estimated_delivery_date

@@ -63,8 +63,11 @@ struct Output {
     /// Seconds spent computing the model (the rest of its lap is scoping).
     computed_s: f64,
     /// A restricted run's view of the whole table after its commit (the model's rows merged
-    /// into the table's other rows), for the checks that refer to the model.
+    /// into the table's other rows), for the checks and figures that refer to the model.
     complete: Option<(SchemaRef, Vec<RecordBatch>)>,
+    /// Whether the rows it writes include rows of the table as the run read it (so its commit
+    /// must find the table as it was read).
+    keeps_read_rows: bool,
     /// The partitions an interval run's rows touch.
     partitions: usize,
 }
@@ -236,6 +239,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         (TOUCHED_RANGES, "delivery_quarters"),
         (SALES_READ, "touched_periods"),
         (AFFECTED_MONTHS, AFFECTED_MONTHS),
+        (AFFECTED_PURCHASE_MONTHS, AFFECTED_PURCHASE_MONTHS),
     ] {
         if !params.contains_key(name) {
             planned.insert(
@@ -349,11 +353,19 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         let name = m.table.qualified();
         // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`): the
         // table as the run leaves it, where a check or a figure reads it
-        let keeps = sums_quarters
-            && (model::names_relation(&figures_code, m.name())
+        let keeps = if restricted {
+            // silver-build's models hold their keys' rows: any check naming one reads the rest
+            model::names_relation(&figures_code, m.name())
                 || checkers
                     .iter()
-                    .any(|(scope, c)| *scope != m.scope && model::names_relation(c, m.name())));
+                    .any(|(_, c)| model::names_relation(c, m.name()))
+        } else {
+            sums_quarters
+                && (model::names_relation(&figures_code, m.name())
+                    || checkers
+                        .iter()
+                        .any(|(scope, c)| *scope != m.scope && model::names_relation(c, m.name())))
+        };
         let out = compute(lake, &ctx, m, &params, every_period, restricted, keeps).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
@@ -370,7 +382,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     }
     let mut results = Vec::new();
     for out in outputs.iter().filter(|o| o.kind.is_some()) {
-        results.extend(check(&ctx, out).await?);
+        results.extend(check(&ctx, out, restricted).await?);
     }
     clock.lap("checks");
     // "<level> <table>: <check> (<n> rows)", by level.
@@ -476,7 +488,7 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
             };
             // gold-bcg's interval runs read their own tables' other periods in the same way.
             let precondition: Option<&crate::lake::Precondition> =
-                (out.complete.is_some() || sums_quarters).then_some(&unchanged);
+                (out.keeps_read_rows || sums_quarters).then_some(&unchanged);
             let outcome = lake
                 .write_if(
                     &out.model.table.ident(),
@@ -668,6 +680,7 @@ async fn parameters(
     }
     if !restricted {
         params.insert(AFFECTED_MONTHS, "TRUE".into());
+        params.insert(AFFECTED_PURCHASE_MONTHS, "TRUE".into());
     }
     let kept = if !sums_quarters {
         "FALSE".into()
@@ -716,6 +729,11 @@ const SALES_READ: &str = "sales_read";
 /// literal ranges: where silver-build's interval runs find the rows of the tables partitioned
 /// by month of delivery that they replace or keep.
 const AFFECTED_MONTHS: &str = "affected_delivery_months";
+/// `{affected_purchase_months}`: `purchase` within the months of `affected_purchase_months`
+/// (every time an affected order's purchase was stamped with), or null (an order whose
+/// purchase event has not come yet): where silver-build's interval runs find the rows of
+/// `silver.order_timestamp` (partitioned by month of purchase) that they replace or keep.
+const AFFECTED_PURCHASE_MONTHS: &str = "affected_purchase_months";
 
 /// Fills the periods' ranges into `params` once `sql` needs them (the statements before it
 /// have materialised the relations they are read from).
@@ -737,6 +755,16 @@ async fn derive_touched_ranges(
     if needs(params, AFFECTED_MONTHS) {
         let months = periods_of(ctx, AFFECTED_MONTHS).await?;
         params.insert(AFFECTED_MONTHS, month_ranges("delivered_customer", &months));
+    }
+    if needs(params, AFFECTED_PURCHASE_MONTHS) {
+        let months = periods_of(ctx, AFFECTED_PURCHASE_MONTHS).await?;
+        params.insert(
+            AFFECTED_PURCHASE_MONTHS,
+            format!(
+                "({}) OR purchase IS NULL",
+                month_ranges("purchase", &months)
+            ),
+        );
     }
     if needs(params, TOUCHED_RANGES) {
         let mut periods = periods_of(ctx, "delivery_quarters").await?;
@@ -1006,6 +1034,7 @@ async fn compute(
     let ident = m.table.ident();
 
     let mut complete = None;
+    let mut keeps_read_rows = false;
     let mut partitions = 0;
     let (kind, rows, dropped) = match (&m.scope, full_refresh) {
         (Scope::All, _) | (_, true) => {
@@ -1071,11 +1100,19 @@ async fn compute(
             // A restricted model holds only the rows of its scope: the partitions it rewrites
             // keep their other rows (no input of theirs is in the interval).
             let source = if restricted {
-                let (schema, merged) = merge_restricted(ctx, &m, &table, predicate).await?;
-                // the merged rows hold what is kept of it: free the copy read above
-                ctx.deregister_table(&table)?;
-                complete = Some((schema, merged.clone()));
-                merged
+                keeps_read_rows = true;
+                // The table as the run leaves it, where something reads it (a check naming
+                // the model) or the partitions are overwritten from it; a commit by file
+                // takes its rows from the files it replaces.
+                if read_back || !files_at {
+                    let (schema, merged) = merge_restricted(ctx, &m, &table, predicate).await?;
+                    if read_back {
+                        complete = Some((schema, merged.clone()));
+                    }
+                    merged
+                } else {
+                    Vec::new()
+                }
             } else {
                 // A model computed over the touched periods only: the checks and figures see
                 // the table as the run leaves it (its other partitions as they are).
@@ -1095,8 +1132,12 @@ async fn compute(
                     Some((replaced, rows)) => (Some(CommitKind::OverwriteFiles(replaced)), rows),
                     // a file with another engine's deletes: its partitions as before
                     None => {
+                        let merged = match &complete {
+                            Some((_, merged)) => merged.clone(),
+                            None => merge_restricted(ctx, &m, &table, predicate).await?.1,
+                        };
                         let (parts, rows) =
-                            lake.select_partitions(&ident, &touched, &source).await?;
+                            lake.select_partitions(&ident, &touched, &merged).await?;
                         (Some(CommitKind::OverwritePartitions(parts)), rows)
                     }
                 }
@@ -1105,6 +1146,10 @@ async fn compute(
             } else {
                 (Some(CommitKind::OverwritePartitions(parts)), rows)
             };
+            if restricted {
+                // what is kept of the copy read above is in the rows to write: free it
+                ctx.deregister_table(&table)?;
+            }
             let dropped = match &dropped_rows {
                 Some((schema, rows)) => {
                     let name = format!("{}__dropped", m.name());
@@ -1130,6 +1175,7 @@ async fn compute(
         dropped,
         computed_s,
         complete,
+        keeps_read_rows,
         partitions,
     })
 }
@@ -1326,8 +1372,19 @@ fn count_reasons(dropped: &Dropped) -> Result<BTreeMap<String, u64>> {
 }
 
 /// Runs a model's checks on the rows it is about to write.
-async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
+async fn check(ctx: &SessionContext, out: &Output, restricted: bool) -> Result<Vec<CheckResult>> {
     let relation = format!("{}__written", out.model.name());
+    // A restricted run's `references` look at the rows it recomputed: the rows it writes
+    // beside them (the rest of the files it replaces) are kept as they were, and so are the
+    // rows they refer to (every silver table rewrites an order's rows together), while the
+    // table referred to is known as the run leaves it only where the run read it (its
+    // `scope within:` partitions), which need not be where the kept rows' keys are.
+    let recomputed = match &out.model.scope {
+        Scope::Rows(predicate) if restricted => {
+            format!("(SELECT * FROM {relation} WHERE {predicate})")
+        }
+        _ => relation.clone(),
+    };
     let schema = match out.rows.first() {
         Some(b) => b.schema(),
         None => ctx.table(out.model.name()).await?.schema().inner().clone(),
@@ -1355,7 +1412,11 @@ async fn check(ctx: &SessionContext, out: &Output) -> Result<Vec<CheckResult>> {
         let failing = if condition.is_some() {
             row_counts.next().unwrap_or(0)
         } else {
-            let batches = execute(ctx, out.model.file, &c.violations_sql(&relation)).await?;
+            let of = match c {
+                model::Check::References { .. } => &recomputed,
+                _ => &relation,
+            };
+            let batches = execute(ctx, out.model.file, &c.violations_sql(of)).await?;
             first_i64(&batches).unwrap_or(0)
         };
         results.push(CheckResult {
