@@ -20,16 +20,18 @@ build() { cargo build -q --profile "$PROFILE" "$@"; }
 # next_day DATE: the day after DATE (YYYY-MM-DD)
 next_day() { date -u -d "$1 + 1 day" +%F; }
 
-# caught_up_lake SCALE UNTIL: a replay of SCALE prepared in $WORK/prepared, and the lake
-# $OLISTLAKE_WAREHOUSE with bronze landed up to UNTIL and that history caught up in one
-# interval of each transform job (as the daily schedule finds it on its first day). Needs
-# `build --bins --example land-bronze`.
+# caught_up_lake SCALE UNTIL [JOBS_BIN]: a replay of SCALE prepared in $WORK/prepared (once),
+# and the lake $OLISTLAKE_WAREHOUSE with bronze landed up to UNTIL and that history caught up
+# in one interval of each transform job of JOBS_BIN (default $BIN), as the daily schedule
+# finds it on its first day. Needs `build --bins --example land-bronze`.
 caught_up_lake() {
-  "$BIN/olist-synth" --scale "$1" --out "$WORK/raw" >/dev/null 2>&1
-  "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
+  if [ ! -d "$WORK/prepared" ]; then
+    "$BIN/olist-synth" --scale "$1" --out "$WORK/raw" >/dev/null 2>&1
+    "$BIN/olist-prepare" --input "$WORK/raw" --out "$WORK/prepared" >/dev/null 2>&1
+  fi
   "$BIN/examples/land-bronze" "$WORK/prepared" --until "$2" >/dev/null
   local job
   for job in silver-build gold-bcg gold-leadtime; do
-    "$BIN/$job" --start 2016-01-01 --end "$2" >/dev/null 2>&1 || [ $? = 99 ]
+    "${3:-$BIN}/$job" --start 2016-01-01 --end "$2" >/dev/null 2>&1 || [ $? = 99 ]
   done
 }

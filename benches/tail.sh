@@ -7,8 +7,10 @@
 # then DAY landed: every order topic's state has a tail of TAIL + 1 files (TAIL ≤ 15: a 17th
 # file folds the tail in). The day's three jobs then run RUNS times, each time on a fresh copy
 # of that lake at the same place (table metadata holds absolute paths).
-# With BASELINE=DIR (another build's binaries, e.g. of an older commit in a worktree), every
-# run is paired with a run of DIR's binaries on the same copy, alternating which goes first;
+# With BASELINE=DIR (another build's binaries, e.g. of an older commit in a worktree), the
+# lake is built a second time by DIR's jobs (each build keeps the state by its own rules), and
+# every run is paired with a run of DIR's binaries on a copy of its lake, alternating which
+# goes first;
 # the table then shows both builds' medians and the median of the paired ratios of the three
 # jobs' total wall time (this build / the baseline).
 # Usage: benches/tail.sh [SCALE] [TAIL] (defaults 1 12). DAY=2018-08-01 RUNS=8 BASELINE=DIR.
@@ -24,21 +26,28 @@ JOBS="silver-build gold-bcg gold-leadtime"
 
 export OLISTLAKE_WAREHOUSE="$WORK/lake"
 from=$(date -u -d "$DAY - $TAIL days" +%F)
-caught_up_lake "$SCALE" "$from"
-d=$from
-while [ "$d" != "$DAY" ]; do
-  n=$(next_day "$d")
-  "$BIN/examples/land-bronze" "$WORK/prepared" --from "$d" --until "$n" >/dev/null
-  for job in $JOBS; do "$BIN/$job" --start "$d" --end "$n" >/dev/null 2>&1 || [ $? = 99 ]; done
-  d=$n
-done
-"$BIN/examples/land-bronze" "$WORK/prepared" --from "$DAY" --until "$(next_day "$DAY")" >/dev/null
-cp -r "$WORK/lake" "$WORK/base"
+# day_lake JOBS_BIN BASE: the day's lake, kept by JOBS_BIN's jobs, copied to BASE
+day_lake() {
+  rm -rf "$WORK/lake"
+  caught_up_lake "$SCALE" "$from" "$1"
+  local d=$from n job
+  while [ "$d" != "$DAY" ]; do
+    n=$(next_day "$d")
+    "$BIN/examples/land-bronze" "$WORK/prepared" --from "$d" --until "$n" >/dev/null
+    for job in $JOBS; do "$1/$job" --start "$d" --end "$n" >/dev/null 2>&1 || [ $? = 99 ]; done
+    d=$n
+  done
+  "$BIN/examples/land-bronze" "$WORK/prepared" --from "$DAY" --until "$(next_day "$DAY")" >/dev/null
+  cp -r "$WORK/lake" "$2"
+}
+day_lake "$BIN" "$WORK/base"
+[ -z "$BASELINE" ] || day_lake "$BASELINE" "$WORK/base_baseline"
 
-# run BUILD DIR: the day's three jobs of DIR on a fresh copy; one summary line per job
+# run BUILD DIR: the day's three jobs of DIR on a fresh copy of its lake; one summary line
+# per job
 run() {
   rm -rf "$WORK/lake"
-  cp -r "$WORK/base" "$WORK/lake"
+  cp -r "$WORK/base$([ "$1" = this ] || echo _baseline)" "$WORK/lake"
   for job in $JOBS; do
     local start end
     start=$(date +%s.%N)
