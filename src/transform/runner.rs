@@ -318,8 +318,8 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
         clock.lap("borrowed");
     }
     // What reads a partial model's whole table: the checks of the models scoped otherwise
-    // (a check of a model with the same scope looks only at rows that scope recomputes), and
-    // the figures. `(scope, checks)` per model.
+    // (a check of a model with the same scope looks only at rows that scope recomputes: see
+    // `check`), and the figures. `(scope, checks)` per model.
     let checkers: Vec<(Scope, String)> = models
         .iter()
         .flat_map(|m| {
@@ -351,21 +351,14 @@ pub async fn run(lake: &Lake, spec: &JobSpec, opts: &Options, run: &mut JobRun) 
     for m in models {
         bar.set_message(m.table.qualified());
         let name = m.table.qualified();
-        // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`): the
-        // table as the run leaves it, where a check or a figure reads it
-        let keeps = if restricted {
-            // silver-build's models hold their keys' rows: any check naming one reads the rest
-            model::names_relation(&figures_code, m.name())
+        // gold-bcg's interval runs compute the touched periods only (see `{sales_read}`), and
+        // silver-build's the affected keys only: the table as the run leaves it, where a check
+        // or a figure reads it
+        let keeps = (restricted || sums_quarters)
+            && (model::names_relation(&figures_code, m.name())
                 || checkers
                     .iter()
-                    .any(|(_, c)| model::names_relation(c, m.name()))
-        } else {
-            sums_quarters
-                && (model::names_relation(&figures_code, m.name())
-                    || checkers
-                        .iter()
-                        .any(|(scope, c)| *scope != m.scope && model::names_relation(c, m.name())))
-        };
+                    .any(|(scope, c)| *scope != m.scope && model::names_relation(c, m.name())));
         let out = compute(lake, &ctx, m, &params, every_period, restricted, keeps).await?;
         clock.lap_computed(&name, out.computed_s);
         outputs.push(out);
@@ -1101,9 +1094,9 @@ async fn compute(
             // keep their other rows (no input of theirs is in the interval).
             let source = if restricted {
                 keeps_read_rows = true;
-                // The table as the run leaves it, where something reads it (a check naming
-                // the model) or the partitions are overwritten from it; a commit by file
-                // takes its rows from the files it replaces.
+                // The table as the run leaves it, where something reads it (a check of a
+                // model scoped otherwise) or the partitions are overwritten from it; a commit
+                // by file takes its rows from the files it replaces.
                 if read_back || !files_at {
                     let (schema, merged) = merge_restricted(ctx, &m, &table, predicate).await?;
                     if read_back {
@@ -1376,9 +1369,9 @@ async fn check(ctx: &SessionContext, out: &Output, restricted: bool) -> Result<V
     let relation = format!("{}__written", out.model.name());
     // A restricted run's `references` look at the rows it recomputed: the rows it writes
     // beside them (the rest of the files it replaces) are kept as they were, and so are the
-    // rows they refer to (every silver table rewrites an order's rows together), while the
-    // table referred to is known as the run leaves it only where the run read it (its
-    // `scope within:` partitions), which need not be where the kept rows' keys are.
+    // rows they refer to (every silver table rewrites an order's rows together). A model
+    // with the same scope holds every row those can refer to; one scoped otherwise is
+    // merged into the table as the run leaves it, in the partitions the run read.
     let recomputed = match &out.model.scope {
         Scope::Rows(predicate) if restricted => {
             format!("(SELECT * FROM {relation} WHERE {predicate})")
