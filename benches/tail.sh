@@ -10,9 +10,8 @@
 # With BASELINE=DIR (another build's binaries, e.g. of an older commit in a worktree), the
 # lake is built a second time by DIR's jobs (each build keeps the state by its own rules), and
 # every run is paired with a run of DIR's binaries on a copy of its lake, alternating which
-# goes first;
-# the table then shows both builds' medians and the median of the paired ratios of the three
-# jobs' total wall time (this build / the baseline).
+# goes first; the table then shows both builds' medians and the median of the paired ratios
+# of the three jobs' total wall time (this build / the baseline).
 # Usage: benches/tail.sh [SCALE] [TAIL] (defaults 1 12). DAY=2018-08-01 RUNS=8 BASELINE=DIR.
 source "$(dirname "$0")/common.sh"
 SCALE="${1:-1}"

@@ -42,6 +42,14 @@ struct Order<'a> {
 }
 
 impl Bronze {
+    /// A batch landed after the scenario's: its offsets follow the scenario's.
+    fn later() -> Bronze {
+        Bronze {
+            offset: 1_000,
+            ..Bronze::default()
+        }
+    }
+
     fn add(&mut self, topic: &'static str, ingest: NaiveDateTime, key: &str, mut row: Value) {
         self.offset += 1;
         let o = row.as_object_mut().unwrap();
@@ -681,10 +689,7 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
     bronze.write(&lake).await;
     run_all(&env, &["--full-refresh", "--end", "2017-06-10"]);
 
-    let mut late = Bronze {
-        offset: 1_000,
-        ..Bronze::default()
-    };
+    let mut late = Bronze::later();
     late.status_ingested(
         "OQ2",
         "delivered_customer",
@@ -769,10 +774,7 @@ async fn a_purchase_moved_to_another_month_leaves_the_old_one() {
     // the re-stamped purchase, ingested with enough other orders' events (bought in April:
     // their month is read, not June's) that the next silver-build folds the tail into the
     // state
-    let mut late = Bronze {
-        offset: 1_000,
-        ..Bronze::default()
-    };
+    let mut late = Bronze::later();
     late.status_ingested(
         "OP",
         "purchase",
