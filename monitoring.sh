@@ -27,10 +27,18 @@ export OLISTLAKE_WAREHOUSE="${OLISTLAKE_WAREHOUSE:-$(cd "$DEMO" 2>/dev/null && p
 step() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# ports PORT...: each PORT as given, a 0 replaced by a free port. The free ones are picked
+# while all are held open, so they are distinct: picked one by one, the kernel may hand out a
+# port it just handed out (Prometheus and Superset once both got the same one).
+ports() {
+  python3 -c '
+import socket, sys
+held = []
+for p in sys.argv[1:]:
+    if p == "0":
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s); p = s.getsockname()[1]
+    print(p)' "$@"
 }
-port_or_free() { if [ "$1" = 0 ]; then free_port; else echo "$1"; fi; }
 
 # start NAME CMD...: runs CMD in its own process group, logs in $DIR/NAME.log
 start() {
@@ -67,9 +75,8 @@ refresh_views() {
 up() {
   tests/support/setup.sh monitoring
   local prom push sup replay="${REPLAY_METRICS_ADDR:-127.0.0.1:9464}"
-  prom=$(port_or_free "${PROMETHEUS_PORT:-9090}")
-  push=$(port_or_free "${PUSHGATEWAY_PORT:-9091}")
-  sup=$(port_or_free "${SUPERSET_PORT:-8088}")
+  { read -r prom; read -r push; read -r sup; } < <(ports "${PROMETHEUS_PORT:-9090}" \
+    "${PUSHGATEWAY_PORT:-9091}" "${SUPERSET_PORT:-8088}")
   local password="${SUPERSET_ADMIN_PASSWORD:-}"
   if [ -z "$password" ] && [ -f "$DIR/env" ]; then
     password=$(sed -n 's/^SUPERSET_ADMIN_PASSWORD=//p' "$DIR/env")

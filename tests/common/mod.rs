@@ -33,12 +33,22 @@ fn tool(env: &str, default: PathBuf, what: &str) -> PathBuf {
     p
 }
 
+/// A 127.0.0.1 port nothing listens on, never one this process was given before: the kernel
+/// may hand out again a port it just handed out, and two services of one test must not get it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Held until a new port is found, so the kernel cannot offer them again meanwhile.
+    let mut held = Vec::new();
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+        held.push(listener);
+    }
 }
 
 /// A 127.0.0.1 port that refuses connections for as long as this value lives: the socket is

@@ -49,8 +49,13 @@ port_free() { # PORT → 0 when nothing listens on it
   python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+free_ports() { # N → N distinct free ports, one per line: all are held open while picked, as
+  # the kernel may hand out again a port it just handed out
+  python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
 }
 
 java_node() { # DIR NODE ARGS...: runs a Kafka class with node NODE's logging (exec'd, so a
@@ -69,8 +74,10 @@ java_node() { # DIR NODE ARGS...: runs a Kafka class with node NODE's logging (e
 write_configs() { # DIR NODES: fresh free ports and every node's configuration
   local dir="$1" nodes="$2" voters="" i
   mkdir -p "$dir"
+  local free
+  mapfile -t free < <(free_ports $((2 * nodes)))
   for i in $(seq "$nodes"); do
-    echo "$(free_port) $(free_port)" >"$dir/ports-$i"
+    echo "${free[2 * i - 2]} ${free[2 * i - 1]}" >"$dir/ports-$i"
   done
   for i in $(seq "$nodes"); do
     read -r _ c <"$dir/ports-$i"
