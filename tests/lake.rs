@@ -402,6 +402,45 @@ async fn an_overwrite_by_file_replaces_only_the_files_named() {
     assert_eq!(lake.data_files(&id, None).await.unwrap(), after);
 }
 
+/// A scan tells DataFusion how many rows its files hold, so a semi-join of a table with a few
+/// of its keys builds the hash table on the few keys (`RightSemi`) and streams the table past
+/// it; without the count it hashed the whole table (as a `key IN (SELECT …)` over the state
+/// did, for a day's few hundred keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semi_join_builds_on_its_smaller_side() {
+    let (_env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    for day in ["2017-11-23", "2017-11-24"] {
+        lake.write(
+            &id,
+            CommitKind::Append,
+            &[rows(day, 1000, "a")],
+            &ctx("append"),
+        )
+        .await
+        .unwrap();
+    }
+    let sql = format!(
+        "SELECT count(*) AS n FROM {T} WHERE value IN \
+         (SELECT value FROM {T} WHERE day = DATE '2017-11-24' AND id < 3)"
+    );
+    let at = ReadAt::current();
+    let plan = lake.sql(&format!("EXPLAIN {sql}"), &at).await.unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains("mode=CollectLeft, join_type=RightSemi"),
+        "the join does not build on its small side:\n{plan}"
+    );
+    let n = lake.sql(&sql, &at).await.unwrap();
+    let n = n[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(n.value(0), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_kinds_local_sqlite() {
     commit_kinds(Backend::LocalSqlite).await;
