@@ -13,19 +13,17 @@
 -- check error accepted: stage IN ('awaiting_approval', 'awaiting_carrier', 'in_transit')
 -- check error expect: stage_entered_at <= as_of
 -- check warn not_null: estimated_delivery_date
--- The latest copy of each open order's items and estimate is picked as staging.sql picks it
--- (the greatest (ingest_time, partition, offset), a null ingest_time first), but among the
--- open orders' copies only: a few thousand rows to sort instead of every order's. (A window
--- partitioned by order costs ~2.5 µs per key, nothing at this size.)
+-- The latest copy of each open order's items and estimate, and of its first item's product,
+-- is picked as staging.sql picks it (the greatest (ingest_time, partition, offset), a null
+-- ingest_time first), but among the open orders' copies only (monitor_inputs.sql). (A window
+-- partitioned by key costs ~2.5 µs per key, nothing at this size.)
 WITH first_item AS (
     -- the latest copy of each order's lowest order_item_id
     SELECT order_id, product_id, seller_id FROM (
         SELECT order_id, product_id, seller_id,
                row_number() OVER (PARTITION BY order_id ORDER BY order_item_id,
                    ingest_time DESC NULLS FIRST, _kafka_partition DESC, _kafka_offset DESC) AS nth
-        FROM bronze.order_item
-        WHERE order_item_id IS NOT NULL AND {known}
-          AND order_id IN (SELECT order_id FROM open_orders))
+        FROM open_order_items)
     WHERE nth = 1
 ),
 estimate AS (
@@ -33,8 +31,15 @@ estimate AS (
         SELECT order_id, estimated_delivery_date,
                row_number() OVER (PARTITION BY order_id ORDER BY
                    ingest_time DESC NULLS FIRST, _kafka_partition DESC, _kafka_offset DESC) AS nth
-        FROM bronze.estimated_delivery_date
-        WHERE {known} AND order_id IN (SELECT order_id FROM open_orders))
+        FROM open_order_estimates)
+    WHERE nth = 1
+),
+product AS (
+    SELECT product_id, category FROM (
+        SELECT product_id, category,
+               row_number() OVER (PARTITION BY product_id ORDER BY
+                   ingest_time DESC NULLS FIRST, _kafka_partition DESC, _kafka_offset DESC) AS nth
+        FROM open_order_products)
     WHERE nth = 1
 ),
 overall_segment AS (
@@ -54,5 +59,5 @@ SELECT {as_of} AS as_of,
 FROM open_orders o
 LEFT JOIN estimate e ON e.order_id = o.order_id
 LEFT JOIN first_item i ON i.order_id = o.order_id
-LEFT JOIN latest_product p ON p.product_id = i.product_id
+LEFT JOIN product p ON p.product_id = i.product_id
 LEFT JOIN overall_segment s ON s.product_id = i.product_id AND s.seller_id = i.seller_id

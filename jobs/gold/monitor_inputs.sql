@@ -21,6 +21,27 @@ SELECT order_id,
 FROM status_first
 WHERE purchase IS NOT NULL AND delivered_customer IS NULL AND canceled_at IS NULL;
 
+-- The copies of the open orders' items and estimates, among which the monitor picks the
+-- latest: a few thousand rows to sort instead of every order's. (Filtered inside the monitor,
+-- the filter would come after the sort: DataFusion pushes a window's sort below a semi-join,
+-- as the join keeps its input's order.)
+CREATE TABLE open_order_items AS
+SELECT order_id, order_item_id, product_id, seller_id, ingest_time, _kafka_partition, _kafka_offset
+FROM bronze.order_item
+WHERE order_item_id IS NOT NULL AND {known} AND order_id IN (SELECT order_id FROM open_orders);
+
+CREATE TABLE open_order_estimates AS
+SELECT order_id, estimated_delivery_date, ingest_time, _kafka_partition, _kafka_offset
+FROM bronze.estimated_delivery_date
+WHERE {known} AND order_id IN (SELECT order_id FROM open_orders);
+
+-- and of their products (any copy's: a product's copies are kept or left out together, so
+-- each kept product's latest copy is the same)
+CREATE TABLE open_order_products AS
+SELECT product_id, category, ingest_time, _kafka_partition, _kafka_offset
+FROM bronze.product
+WHERE {known} AND product_id IN (SELECT product_id FROM open_order_items);
+
 -- The monitor's segments are computed here from every delivered item of the category in this
 -- run's silver snapshot (never from gold-bcg's tables, which it runs beside): no quarter is kept.
 CREATE VIEW sale_stats_kept AS

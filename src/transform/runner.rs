@@ -645,19 +645,7 @@ async fn parameters(
     } else {
         between("ingest_time", start, end)
     };
-    let only = |column: &str, relation: &str| {
-        if restricted {
-            format!("{column} IN (SELECT {column} FROM {relation})")
-        } else {
-            "TRUE".into()
-        }
-    };
     let mut params = BTreeMap::from([
-        ("for_orders", only("order_id", "affected_orders")),
-        ("for_products", only("product_id", "affected_products")),
-        ("for_sellers", only("seller_id", "affected_sellers")),
-        ("for_customers", only("customer_id", "affected_customers")),
-        ("for_zips", only("zip_code", "affected_zips")),
         ("in_interval", in_interval),
         (
             "delivered_in_interval",
@@ -667,6 +655,16 @@ async fn parameters(
         ("as_of", ts_literal(as_of)),
         ("category", format!("'{}'", opts.category)),
     ]);
+    // `{<topic>_copies}`: the copies the staging views read (an interval run of silver-build:
+    // those of the affected keys, materialised by silver/affected.sql).
+    for (placeholder, topic) in STAGED_TOPICS {
+        let copies = if restricted {
+            format!("affected_{topic}")
+        } else {
+            format!("bronze.{topic}")
+        };
+        params.insert(placeholder, copies);
+    }
     // Whole-history runs read every period; an interval run's ranges are derived later.
     if run.full_refresh {
         params.insert(TOUCHED_RANGES, "TRUE".into());
@@ -695,6 +693,18 @@ async fn parameters(
     }
     Ok(params)
 }
+
+/// The topics the staging views read, with their placeholder (`{<topic>_copies}`).
+const STAGED_TOPICS: [(&str, &str); 8] = [
+    ("order_status_copies", "order_status"),
+    ("payment_copies", "payment"),
+    ("order_item_copies", "order_item"),
+    ("estimated_delivery_date_copies", "estimated_delivery_date"),
+    ("product_copies", "product"),
+    ("seller_copies", "seller"),
+    ("customer_copies", "customer"),
+    ("geolocation_copies", "geolocation"),
+];
 
 /// The prelude that materialises the interval's touched keys (`touched_*`).
 const SCOPE_FILE: &str = "scope.sql";
@@ -968,7 +978,22 @@ async fn query(
     let started = std::time::Instant::now();
     let df = ctx.sql(sql).await.map_err(model_err)?;
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(model_err)?;
+    let batches = if tracing::enabled!(tracing::Level::TRACE) {
+        // the executed plan with each operator's rows and time, as EXPLAIN ANALYZE prints it
+        // (`OLISTLAKE_LOG=olistlake=trace`): where a statement's time goes
+        let plan = df.create_physical_plan().await.map_err(model_err)?;
+        let batches = datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+            .await
+            .map_err(model_err)?;
+        let shown = datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(
+            plan.as_ref(),
+        )
+        .indent(true);
+        tracing::trace!("{file}: executed plan:\n{shown}");
+        batches
+    } else {
+        df.collect().await.map_err(model_err)?
+    };
     let schema = batches.first().map(|b| b.schema()).unwrap_or(planned);
     // which statement of a file costs what (`OLISTLAKE_LOG=olistlake=debug`)
     tracing::debug!(
