@@ -27,18 +27,9 @@ export OLISTLAKE_WAREHOUSE="${OLISTLAKE_WAREHOUSE:-$(cd "$DEMO" 2>/dev/null && p
 step() { echo "==> $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
 
-# ports PORT...: each PORT as given, a 0 replaced by a free port. The free ones are picked
-# while all are held open, so they are distinct: picked one by one, the kernel may hand out a
-# port it just handed out (Prometheus and Superset once both got the same one).
-ports() {
-  python3 -c '
-import socket, sys
-held = []
-for p in sys.argv[1:]:
-    if p == "0":
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); held.append(s); p = s.getsockname()[1]
-    print(p)' "$@"
-}
+# ports PORT...: distinct free ports for the 0s
+# shellcheck source=tests/support/ports.sh
+. tests/support/ports.sh
 
 # start NAME CMD...: runs CMD in its own process group, logs in $DIR/NAME.log
 start() {

@@ -14,6 +14,8 @@
 # Replication follows the node count: one node → factor 1; three → factor 3 with
 # min.insync.replicas=2 (topics the project creates ask for the factor they need).
 set -euo pipefail
+# shellcheck source=tests/support/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 VERSION="${OLISTLAKE_KAFKA_VERSION:-4.1.1}"
 CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
@@ -49,15 +51,6 @@ port_free() { # PORT → 0 when nothing listens on it
   python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
-free_ports() { # N → N distinct free ports, one per line: all are held open while picked, as
-  # the kernel may hand out again a port it just handed out
-  python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held:
-    s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
-
 java_node() { # DIR NODE ARGS...: runs a Kafka class with node NODE's logging (exec'd, so a
   # background call's $! is the JVM's own pid)
   local dir="$1" n="$2"; shift 2
@@ -75,7 +68,7 @@ write_configs() { # DIR NODES: fresh free ports and every node's configuration
   local dir="$1" nodes="$2" voters="" i
   mkdir -p "$dir"
   local free
-  mapfile -t free < <(free_ports $((2 * nodes)))
+  mapfile -t free < <(ports $(printf '0 %.0s' $(seq $((2 * nodes)))))
   for i in $(seq "$nodes"); do
     echo "${free[2 * i - 2]} ${free[2 * i - 1]}" >"$dir/ports-$i"
   done

@@ -13,6 +13,8 @@
 # JDBC_URI is the catalog database (jdbc:sqlite:FILE or jdbc:postgresql://…); key=value pairs
 # are Iceberg catalog properties (jdbc.user, jdbc.password, s3.endpoint, …).
 set -euo pipefail
+# shellcheck source=tests/support/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 ICEBERG="${OLISTLAKE_REST_ICEBERG_VERSION:-1.10.0}"
 CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
@@ -37,16 +39,12 @@ install() {
   touch "$HOME_DIR/.complete"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 start() { # DIR JDBC_URI WAREHOUSE [k=v...]
   local dir="$1" jdbc="$2" warehouse="$3"; shift 3
   install
   mkdir -p "$dir"
   local port
-  port=$(free_port)
+  port=$(ports 0)
   nohup java -Xms64m -Xmx${OLISTLAKE_REST_HEAP:-512m} -XX:+UseSerialGC \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -cp "$HOME_DIR/lib/*:$HOME_DIR/classes" RestCatalogServer "$port" "$jdbc" "$warehouse" "$@" \
