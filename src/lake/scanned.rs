@@ -40,6 +40,11 @@ const FOOTER_HINT: usize = 64 * 1024;
 /// Files each output partition of a scan reads at once (as the crate's scan does per core).
 const FILES_IN_FLIGHT: usize = 2;
 
+/// A data file larger than this is read as several byte ranges (each reads the row groups
+/// whose middle it holds, as Iceberg's split planning does), so that one large file (a
+/// state table's) is read by every core, not one.
+const SPLIT_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The column [`CountedTable::with_file_column`] adds: the path of the data file a row is in.
 pub const FILE_COLUMN: &str = "_file";
 
@@ -259,7 +264,7 @@ impl TableProvider for CountedTable {
             self.table.clone(),
             self.name.clone(),
             output,
-            spread(tasks, lanes, |t| t.length),
+            spread(split(tasks, SPLIT_BYTES), lanes, |t| t.length),
             limit,
             file_at,
         )))
@@ -300,6 +305,35 @@ fn without_metadata(schema: &Schema) -> SchemaRef {
             .map(|f| f.as_ref().clone().with_metadata(Default::default()))
             .collect::<Vec<_>>(),
     ))
+}
+
+/// Each task of a file over `piece` bytes as byte ranges of about `piece` bytes, its row
+/// count shared among them in proportion. A file with delete files is read whole: positional
+/// deletes number the rows of the whole file.
+fn split(tasks: Vec<FileScanTask>, piece: u64) -> Vec<FileScanTask> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let whole = task.start == 0 && task.length == task.file_size_in_bytes;
+        if !whole || !task.deletes.is_empty() || task.length <= piece {
+            out.push(task);
+            continue;
+        }
+        let n = task.length.div_ceil(piece);
+        let (size, rows) = (task.length, task.record_count);
+        for i in 0..n {
+            let (start, end) = (size * i / n, size * (i + 1) / n);
+            let mut part = task.clone();
+            part.start = start;
+            part.length = end - start;
+            // rows before `end` minus rows before `start`, so the parts sum to the whole
+            part.record_count = rows.map(|r| {
+                let upto = |b: u64| (u128::from(r) * u128::from(b) / u128::from(size)) as u64;
+                upto(end) - upto(start)
+            });
+            out.push(part);
+        }
+    }
+    out
 }
 
 /// Splits items into at most `lanes` groups of about equal weight (heaviest first, each to the
@@ -519,6 +553,49 @@ mod tests {
             spread(Vec::<u64>::new(), 2, |w| *w),
             vec![Vec::<u64>::new()]
         );
+    }
+
+    fn task(size: u64, rows: u64) -> FileScanTask {
+        FileScanTask::builder()
+            .with_file_size_in_bytes(size)
+            .with_start(0)
+            .with_length(size)
+            .with_record_count(Some(rows))
+            .with_data_file_path(format!("f{size}.parquet"))
+            .with_data_file_format(iceberg::spec::DataFileFormat::Parquet)
+            .with_schema(Arc::new(iceberg::spec::Schema::builder().build().unwrap()))
+            .with_project_field_ids(vec![])
+            .with_case_sensitive(true)
+            .build()
+    }
+
+    #[test]
+    fn a_large_file_is_read_as_byte_ranges_covering_it_once() {
+        let parts = split(vec![task(10, 7), task(25, 1000)], 10);
+        let ranges: Vec<(u64, u64, Option<u64>)> = parts
+            .iter()
+            .map(|t| (t.start, t.length, t.record_count))
+            .collect();
+        // the small file whole; the large one in three contiguous ranges, rows shared
+        assert_eq!(
+            ranges,
+            vec![
+                (0, 10, Some(7)),
+                (0, 8, Some(320)),
+                (8, 8, Some(320)),
+                (16, 9, Some(360))
+            ]
+        );
+        // a file with delete files is never split
+        let mut deleted = task(25, 1000);
+        deleted.deletes = vec![iceberg::scan::FileScanTaskDeleteFile {
+            file_path: "d.parquet".into(),
+            file_size_in_bytes: 1,
+            file_type: iceberg::spec::DataContentType::PositionDeletes,
+            partition_spec_id: 0,
+            equality_ids: None,
+        }];
+        assert_eq!(split(vec![deleted], 10).len(), 1);
     }
 
     #[test]
