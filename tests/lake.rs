@@ -441,6 +441,71 @@ async fn a_semi_join_builds_on_its_smaller_side() {
     assert_eq!(n.value(0), 3);
 }
 
+/// A file of several row groups over the split size is read as byte ranges, in parallel,
+/// and each row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_read_in_ranges_each_row_once() {
+    let (_env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    let n = 600_000_i64;
+    // values that do not compress, so that one file holds well over 8 MiB
+    let noise = |i: i64| {
+        let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    };
+    let batch = rows("2017-11-24", n, "big");
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("{:016x}{:016x}", noise(i), noise(i + n)))
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[2] = Arc::new(StringArray::from(values));
+    let batch = RecordBatch::try_new(batch.schema(), columns).unwrap();
+    lake.write(&id, CommitKind::Append, &[batch], &ctx("append"))
+        .await
+        .unwrap();
+    let files = lake.data_files(&id, None).await.unwrap();
+    assert_eq!(files.len(), 1);
+    let path = files[0]
+        .path
+        .trim_start_matches("file://")
+        .trim_start_matches("file:");
+    use parquet::file::reader::FileReader;
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap())
+            .unwrap();
+    // row groups of 128 Ki rows
+    assert_eq!(reader.metadata().num_row_groups(), 5);
+    assert!(std::fs::metadata(path).unwrap().len() > 8 << 20);
+
+    let at = ReadAt::current();
+    let sql =
+        format!("SELECT count(*), count(DISTINCT id), sum(id), count(DISTINCT value) FROM {T}");
+    let plan = lake.sql(&format!("EXPLAIN {sql}"), &at).await.unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    let ranges = plan
+        .split("1 files as ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|r| r.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no scan of one file in:\n{plan}"));
+    assert!(ranges > 1, "the file is read as one range:\n{plan}");
+    let got = lake.sql(&sql, &at).await.unwrap();
+    let got: Vec<i64> = (0..4)
+        .map(|c| {
+            got[0]
+                .column(c)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        })
+        .collect();
+    assert_eq!(got, vec![n, n, n * (n - 1) / 2, n]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_kinds_local_sqlite() {
     commit_kinds(Backend::LocalSqlite).await;

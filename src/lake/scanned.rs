@@ -393,10 +393,15 @@ impl FilesScan {
 
 impl DisplayAs for FilesScan {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let files: usize = self.groups.iter().map(Vec::len).sum();
+        let tasks = self.groups.iter().flatten();
+        let ranges = tasks.clone().count();
+        let files = tasks
+            .map(|t| &t.data_file_path)
+            .collect::<BTreeSet<_>>()
+            .len();
         write!(
             f,
-            "FilesScan {}: {files} files in {} groups",
+            "FilesScan {}: {files} files as {ranges} ranges in {} groups",
             self.name,
             self.groups.len()
         )
