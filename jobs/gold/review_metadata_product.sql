@@ -8,18 +8,15 @@
 -- check warn accepted: review_score IN (1, 2, 3, 4, 5)
 -- check warn expect: answer_lead_hours >= 0
 -- The latest copy of each review of those orders is picked as staging.sql picks a latest copy
--- (the last in (key, ingest_time, partition, offset) order), but among the category's orders'
--- copies only: a whole key's copies are kept or left out together, so each kept key's pick is
--- the same, and a tenth of the reviews is sorted.
+-- (the last in (key, ingest_time, partition, offset) order), among the category's orders'
+-- copies only (`category_review_copies`, gold/bcg_reviews.sql): a tenth of the reviews.
 WITH orders AS (
     SELECT DISTINCT order_id, product_id FROM delivered_order_product_bcg
 ),
 latest_review AS (
     SELECT * FROM (
         SELECT *, lead(review_id) OVER w AS _next_0, lead(order_id) OVER w AS _next_1
-        FROM bronze.review
-        WHERE review_id IS NOT NULL AND order_id IS NOT NULL AND {known}
-          AND order_id IN (SELECT order_id FROM orders)
+        FROM category_review_copies
         WINDOW w AS (ORDER BY review_id, order_id, ingest_time, _kafka_partition, _kafka_offset))
     WHERE (review_id IS DISTINCT FROM _next_0) OR (order_id IS DISTINCT FROM _next_1)
 )

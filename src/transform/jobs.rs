@@ -105,6 +105,7 @@ pub static GOLD_BCG: JobSpec = JobSpec {
         sql_file!("staging.sql"),
         sql_file!("gold/bcg_inputs.sql"),
         sql_file!("gold/bcg_kept.sql"),
+        sql_file!("gold/bcg_reviews.sql"),
     ],
     borrowed: &[],
     models: &[
