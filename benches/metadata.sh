@@ -23,7 +23,7 @@ build --bins --example land-bronze
 export OLISTLAKE_WAREHOUSE="$WORK/lake"
 caught_up_lake "$SCALE" "$DAY"
 "$BIN/examples/land-bronze" "$WORK/prepared" --from "$DAY" --until "$(next_day "$DAY")" >/dev/null
-cp -r "$WORK/lake" "$WORK/base"
+copy_lake "$WORK/lake" "$WORK/base"
 
 # Adds N ancestors to the current snapshot of every table (in place; the catalog's pointer
 # keeps naming the same file).
@@ -61,8 +61,7 @@ PY
 
 for variant in as_is "plus_$N"; do
   for r in $(seq "$RUNS"); do
-    rm -rf "$WORK/lake"
-    cp -r "$WORK/base" "$WORK/lake"
+    copy_lake "$WORK/base" "$WORK/lake"
     [ "$variant" = as_is ] || python3 "$WORK/grow.py" "$WORK/lake" "$N"
     for job in silver-build gold-bcg gold-leadtime; do
       /usr/bin/time -f "%e" -o "$WORK/t" "$BIN/$job" --start "$DAY" --end "$(next_day "$DAY")" \

@@ -37,7 +37,7 @@ day_lake() {
     d=$n
   done
   "$BIN/examples/land-bronze" "$WORK/prepared" --from "$DAY" --until "$(next_day "$DAY")" >/dev/null
-  cp -r "$WORK/lake" "$2"
+  copy_lake "$WORK/lake" "$2"
 }
 day_lake "$BIN" "$WORK/base"
 [ -z "$BASELINE" ] || day_lake "$BASELINE" "$WORK/base_baseline"
@@ -45,8 +45,7 @@ day_lake "$BIN" "$WORK/base"
 # run BUILD DIR: the day's three jobs of DIR on a fresh copy of its lake; one summary line
 # per job
 run() {
-  rm -rf "$WORK/lake"
-  cp -r "$WORK/base$([ "$1" = this ] || echo _baseline)" "$WORK/lake"
+  copy_lake "$WORK/base$([ "$1" = this ] || echo _baseline)" "$WORK/lake"
   for job in $JOBS; do
     local start end
     start=$(date +%s.%N)

@@ -30,7 +30,7 @@ started=$(date +%s)
 "$BIN/examples/land-bronze" "$WORK/prepared" --each-day "$WORK/day.sh" >/dev/null
 elapsed=$(( $(date +%s) - started ))
 
-cp -r "$WORK/lake" "$WORK/full"
+copy_lake "$WORK/lake" "$WORK/full"
 full=0
 for job in silver-build gold-bcg gold-leadtime; do
   /usr/bin/time -f "%e" -o "$WORK/t" env OLISTLAKE_WAREHOUSE="$WORK/full" \
