@@ -1749,20 +1749,14 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
             _ => "ZSTD",
         };
         for f in files.iter().take(3) {
-            let path = f
-                .path
-                .trim_start_matches("file://")
-                .trim_start_matches("file:");
-            let reader = parquet::file::reader::SerializedFileReader::new(
-                std::fs::File::open(path).unwrap(),
-            )
-            .unwrap();
-            use parquet::file::reader::FileReader;
-            let md = reader.metadata();
-            for rg in md.row_groups() {
+            for rg in common::parquet_metadata(&f.path).row_groups() {
                 for col in rg.columns() {
                     let got = format!("{:?}", col.compression());
-                    assert!(got.starts_with(want), "{def} {path}: {got}, want {want}");
+                    assert!(
+                        got.starts_with(want),
+                        "{def} {}: {got}, want {want}",
+                        f.path
+                    );
                 }
             }
         }

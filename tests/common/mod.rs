@@ -729,6 +729,20 @@ pub fn paused_before_commit_to(
     child
 }
 
+/// The Parquet footer of a data file of a local lake, by the file's URI as a manifest names it
+/// (`file:///…` or `file:/…`).
+pub fn parquet_metadata(uri: &str) -> parquet::file::metadata::ParquetMetaData {
+    use parquet::file::reader::FileReader;
+    let path = uri
+        .trim_start_matches("file://")
+        .trim_start_matches("file:");
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parquet::file::reader::SerializedFileReader::new(file)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .metadata()
+        .clone()
+}
+
 /// Every file under `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
