@@ -1740,7 +1740,7 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
     }
     // every data file is compressed as its table's `write.parquet.compression-codec` says
     // (snappy for bronze and state, zstd for silver and gold)
-    let mut checked = 0;
+    let (mut checked, mut dictionaries) = (0, 0);
     for def in tables::ALL.iter().filter(|d| d.namespace != "ops") {
         let files = lake.data_files(&def.ident(), None).await.unwrap();
         checked += usize::from(!files.is_empty());
@@ -1757,11 +1757,22 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
                         "{def} {}: {got}, want {want}",
                         f.path
                     );
+                    // a dictionary only for text that repeats: no key, number or time has one
+                    let name = col.column_path().string();
+                    let text = col.column_type() == parquet::basic::Type::BYTE_ARRAY;
+                    if col.dictionary_page_offset().is_some() {
+                        assert!(
+                            text && !name.ends_with("_id"),
+                            "{def}.{name} has a dictionary"
+                        );
+                        dictionaries += 1;
+                    }
                 }
             }
         }
     }
     assert!(checked >= 25, "only {checked} tables have data files");
+    assert!(dictionaries > 0, "no text column has a dictionary");
 }
 
 /// The pipeline on an Iceberg REST catalog server: the history, then two days, give the same
