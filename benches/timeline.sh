@@ -3,8 +3,10 @@
 # the last, the day's bronze is landed (without a broker: examples/land-bronze --each-day, which
 # keeps the prepared data loaded) and silver-build, gold-bcg and gold-leadtime run for that day.
 # Prints the three jobs' wall time summed over all days, per job, with the slowest day and the
-# mean per day in each quarter of the timeline; then one full refresh of the same bronze on a
-# copy of the lake, and the rows of every silver and gold table on both lakes.
+# mean per day in each quarter of the timeline; then one full refresh of the same bronze on the
+# same lake, and the rows of every silver and gold table before and after it. (In place, not
+# on a copy: a copy's catalog would still point at this lake's files, which Iceberg names by
+# absolute path, so the two would share them.)
 # Usage: benches/timeline.sh [SCALE] (default 1). PROFILE=release for release binaries.
 source "$(dirname "$0")/common.sh"
 SCALE="${1:-1}"
@@ -30,13 +32,25 @@ started=$(date +%s)
 "$BIN/examples/land-bronze" "$WORK/prepared" --each-day "$WORK/day.sh" >/dev/null
 elapsed=$(( $(date +%s) - started ))
 
-copy_lake "$WORK/lake" "$WORK/full"
+TABLES="silver.order_timestamp silver.order_product silver.delivered_order_timestamp
+  silver.delivered_order_product silver.user_location gold.sale_stats
+  gold.health_beauty_sales_stats_bcg gold.delivered_order_product_bcg gold.order_location
+  gold.review_metadata_product gold.timestamp_stats_wide"
+# counts FILE: each table's row count in the lake as it is, one line per table
+counts() {
+  local t
+  for t in $TABLES; do
+    echo "$t $("$BIN/olistlake" --json sql "SELECT count(*) AS n FROM $t" \
+      | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["n"])')"
+  done >"$1"
+}
+counts "$WORK/rows-days"
 full=0
 for job in silver-build gold-bcg gold-leadtime; do
-  /usr/bin/time -f "%e" -o "$WORK/t" env OLISTLAKE_WAREHOUSE="$WORK/full" \
-    "$BIN/$job" --full-refresh >/dev/null 2>&1
+  /usr/bin/time -f "%e" -o "$WORK/t" "$BIN/$job" --full-refresh >/dev/null 2>&1
   full=$(python3 -c "print(round($full + $(tail -1 "$WORK/t"), 2))")
 done
+counts "$WORK/rows-full"
 
 python3 - "$WORK/days" "$SCALE" "$elapsed" "$full" <<'PY'
 import collections, sys
@@ -60,10 +74,6 @@ print(f"three jobs, every day: {total:.1f} s ({total / 60:.1f} min); one full re
 PY
 
 echo "rows per table (day by day | full refresh):"
-for t in silver.order_timestamp silver.order_product silver.delivered_order_timestamp \
-  silver.delivered_order_product silver.user_location gold.sale_stats \
-  gold.health_beauty_sales_stats_bcg gold.delivered_order_product_bcg gold.order_location \
-  gold.review_metadata_product gold.timestamp_stats_wide; do
-  count() { "$BIN/olistlake" --warehouse "$1" --json sql "SELECT count(*) AS n FROM $t" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["n"])'; }
-  printf '  %-36s %10s %10s\n' "$t" "$(count "$WORK/lake")" "$(count "$WORK/full")"
+paste -d ' ' "$WORK/rows-days" "$WORK/rows-full" | while read -r t days _ full_rows; do
+  printf '  %-36s %10s %10s\n' "$t" "$days" "$full_rows"
 done
