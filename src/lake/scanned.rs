@@ -454,12 +454,16 @@ impl ExecutionPlan for FilesScan {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> DFResult<SendableRecordBatchStream> {
         let tasks = self.groups.get(partition).cloned().unwrap_or_default();
+        // Batches of the session's size, as DataFusion's own Parquet scan makes them (the
+        // crate's reader otherwise keeps the Parquet reader's 1,024 rows, and every operator
+        // above the scan then handles eight times as many batches).
         let reader = self
             .table
             .reader_builder()
+            .with_batch_size(context.session_config().batch_size())
             .with_data_file_concurrency_limit(FILES_IN_FLIGHT)
             .with_metadata_size_hint(FOOTER_HINT)
             .build();
