@@ -752,6 +752,145 @@ async fn a_delivery_moved_to_another_quarter_leaves_the_old_one() {
     );
 }
 
+/// `state.order_status` as a release before the state left bronze's lineage columns out kept
+/// it: the table has them (added here as optional columns, the only way to add a column to a
+/// table), and its rows carry them. Recorded as computed by the current rules from bronze's
+/// snapshot, it still serves the runs: the first job to load it drops the columns from its
+/// schema (the files keep their values, which no reader projects), and the interval runs end
+/// where a full refresh of the same bronze ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_kept_with_the_lineage_columns_serves_runs_and_loses_them() {
+    use olistlake::lake::tables::{Col, TableDef};
+    use olistlake::transform::state;
+    static OLDER_STATE: TableDef = TableDef {
+        namespace: "state",
+        name: "order_status",
+        columns: &[
+            ("_kafka_key", Col::Str, false),
+            ("order_id", Col::Str, false),
+            ("status", Col::Str, false),
+            ("timestamp", Col::Ts, false),
+            ("ingest_time", Col::Ts, false),
+            ("_kafka_partition", Col::Int, true),
+            ("_kafka_offset", Col::Long, true),
+            ("_kafka_timestamp", Col::Ts, false),
+            ("_schema_id", Col::Int, false),
+            ("_loaded_at", Col::TsTz, false),
+        ],
+        partition: &[],
+        doc: "",
+    };
+    let end = "2017-06-11";
+    let full = LakeEnv::new(Backend::LocalSqlite);
+    let full_lake = full.lake().await;
+    scenario_with_changes().write(&full_lake).await;
+    run_all(&full, &["--full-refresh", "--end", end]);
+    let refreshed = contents(&full_lake).await;
+    let ident = tables::STATE_ORDER_STATUS.ident();
+    let recorded = full_lake.current_summary(&ident).await.unwrap().unwrap();
+
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    let bronze = scenario_with_changes();
+    bronze.write_ingested(&lake, 2, "", "2017-06-02").await;
+    lake.ensure_tables(&[&OLDER_STATE]).await.unwrap();
+    let copies = lake
+        .sql("SELECT * FROM bronze.order_status", &ReadAt::default())
+        .await
+        .unwrap();
+    let newest = query(
+        &lake,
+        "SELECT CAST(CAST(max(ingest_time) AS BIGINT) AS VARCHAR) FROM bronze.order_status",
+    )
+    .await;
+    let bronze_snapshot = lake
+        .current_snapshot_id(&tables::BRONZE_ORDER_STATUS.ident())
+        .await
+        .unwrap()
+        .unwrap();
+    let ctx = CommitContext {
+        job: "older-release".into(),
+        run_id: "older-release".into(),
+        interval: "..".into(),
+        extra: BTreeMap::from([
+            (state::BRONZE_SNAPSHOT.into(), bronze_snapshot.to_string()),
+            (state::MAX_INGEST.into(), newest[0][0].clone().unwrap()),
+            (state::NULL_INGEST.into(), "false".into()),
+            (state::RULES.into(), recorded[state::RULES].clone()),
+        ]),
+        ..Default::default()
+    };
+    lake.write(&ident, CommitKind::Replace, &copies, &ctx)
+        .await
+        .unwrap();
+    assert!(state_has_key_column(&lake).await);
+
+    // The first job to load the state drops the columns (gold-bcg here, which computes from
+    // an empty silver: rewritten below), then reads the state's files under the new schema.
+    let first = ["--end", "2017-06-02"];
+    let gold = job_ok(&env, "gold-bcg", &first);
+    assert_eq!(
+        gold["metrics"]["state"]["order_status"]["read"], "state",
+        "{gold}"
+    );
+    assert!(
+        !state_has_key_column(&lake).await,
+        "the lineage columns are dropped"
+    );
+    let silver = job_ok(&env, "silver-build", &first);
+    assert_eq!(
+        silver["metrics"]["state"]["order_status"]["read"], "state",
+        "{silver}"
+    );
+    let read = env.py(&["rows", "state.order_status"]);
+    assert_eq!(
+        read["count"],
+        copies.iter().map(|b| b.num_rows()).sum::<usize>()
+    );
+    assert!(
+        !read["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("_kafka_key")),
+        "{read}"
+    );
+    run_all(&env, &first);
+    for (start, next) in days("2017-06-02", 9) {
+        bronze.write_ingested(&lake, 1, &start, &next).await;
+        run_all(&env, &["--start", &start, "--end", &next]);
+    }
+    assert_same(
+        &contents(&lake).await,
+        &refreshed,
+        "interval runs over an older state vs a full refresh",
+    );
+    // and a rebuild writes the state in the table's new schema
+    let rebuilt = job_ok(&env, "silver-build", &["--full-refresh", "--end", end]);
+    assert_eq!(
+        rebuilt["metrics"]["state"]["order_status"]["read"],
+        "refreshed"
+    );
+    run_all(&env, &["--start", "2017-06-10", "--end", end]);
+    assert_same(
+        &contents(&lake).await,
+        &refreshed,
+        "a full refresh after an older state vs a full refresh",
+    );
+}
+
+/// Whether `state.order_status`'s current schema has bronze's `_kafka_key`.
+async fn state_has_key_column(lake: &Lake) -> bool {
+    let table = lake
+        .table(&tables::STATE_ORDER_STATUS.ident())
+        .await
+        .unwrap();
+    table
+        .metadata()
+        .current_schema()
+        .field_by_name("_kafka_key")
+        .is_some()
+}
+
 /// An order's purchase re-stamped into the month before moves its row of
 /// silver.order_timestamp (partitioned by month of purchase) to that month. The state is
 /// folded between the row's write and the run that moves it (a run of another interval

@@ -704,14 +704,18 @@ async fn swap_metadata(
 /// Brings an existing table up to its definition in one published metadata change: the
 /// optional `columns` its schema lacks are added (a new current schema, as Iceberg's
 /// `UpdateSchema.addColumn`: fresh field ids after `last-column-id`; data files written before
-/// read them as null) and the `properties` it does not have are set (one another writer or an
-/// operator set, to any value, is left alone). What is missing is decided again on each
-/// attempt, so a column or property another writer added meanwhile is skipped.
+/// read them as null), the `dropped` columns it has are removed from that schema (as
+/// `UpdateSchema.deleteColumn`: the ids are not reused, data files written before keep the
+/// values and readers, which project by field id, skip them) and the `properties` it does not
+/// have are set (one another writer or an operator set, to any value, is left alone). What is
+/// missing is decided again on each attempt, so a column or property another writer added
+/// (or a column it dropped) meanwhile is skipped.
 pub(crate) async fn evolve(
     catalog: &dyn Catalog,
     publisher: &Publisher,
     ident: &TableIdent,
     columns: &[(String, Type)],
+    dropped: &[String],
     properties: &HashMap<String, String>,
     policy: RetryPolicy,
 ) -> Result<()> {
@@ -721,17 +725,26 @@ pub(crate) async fn evolve(
             .iter()
             .filter(|(name, _)| current.field_by_name(name).is_none())
             .collect();
+        let drops = dropped
+            .iter()
+            .any(|name| current.field_by_name(name).is_some());
         let new_properties: HashMap<String, String> = properties
             .iter()
             .filter(|(k, _)| !md.properties().contains_key(k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if new_columns.is_empty() && new_properties.is_empty() {
+        if new_columns.is_empty() && !drops && new_properties.is_empty() {
             return Ok(None);
         }
         let mut builder = md.clone().into_builder(Some(old.to_string()));
-        if !new_columns.is_empty() {
-            let mut fields: Vec<NestedFieldRef> = current.as_struct().fields().to_vec();
+        if !new_columns.is_empty() || drops {
+            let mut fields: Vec<NestedFieldRef> = current
+                .as_struct()
+                .fields()
+                .iter()
+                .filter(|f| !dropped.contains(&f.name))
+                .cloned()
+                .collect();
             let mut id = md.last_column_id();
             for (name, ty) in new_columns {
                 id += 1;

@@ -345,7 +345,11 @@ impl Lake {
     /// partition fills them; a new required column cannot be added to existing rows) and the
     /// properties it has gained since the table was created (e.g.
     /// `write.metadata.delete-after-commit.enabled`) are set; a property the table has, at any
-    /// value, stays as it is. Both go in one metadata change.
+    /// value, stays as it is. A state table (derived from bronze, see `transform::state`) also
+    /// loses the columns its definition no longer has: its rows are rewritten in the
+    /// definition's columns, which a required column it still had would refuse. Other tables
+    /// keep every column they have (their data is not derived: a column left out of a
+    /// definition is not a reason to hide it). All of it goes in one metadata change.
     async fn evolve_to_definition(&self, def: &TableDef) -> Result<()> {
         let table = self.catalog.load_table(&def.ident()).await?;
         let md = table.metadata();
@@ -365,17 +369,30 @@ impl Lake {
             }
             columns.push((field.name.clone(), (*field.field_type).clone()));
         }
+        let defined = def.schema()?;
+        let dropped: Vec<String> = if def.namespace == "state" {
+            current
+                .as_struct()
+                .fields()
+                .iter()
+                .filter(|f| defined.field_by_name(&f.name).is_none())
+                .map(|f| f.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let properties = def.properties();
         let new_properties: Vec<&String> = properties
             .keys()
             .filter(|k| !md.properties().contains_key(*k))
             .collect();
-        if columns.is_empty() && new_properties.is_empty() {
+        if columns.is_empty() && dropped.is_empty() && new_properties.is_empty() {
             return Ok(());
         }
         tracing::info!(
             table = %def.qualified(),
             columns = ?columns.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            dropped = ?dropped,
             properties = ?new_properties,
             "bringing the table up to its definition"
         );
@@ -384,6 +401,7 @@ impl Lake {
             &self.publisher,
             &def.ident(),
             &columns,
+            &dropped,
             &properties,
             self.retry,
         )

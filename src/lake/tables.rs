@@ -180,10 +180,19 @@ impl fmt::Display for TableDef {
 
 use Col::*;
 
+/// The lineage columns every bronze row carries that no transform reads: the Kafka key (the
+/// entity's key again, as text), the broker's timestamp, the writer's schema id and the load's
+/// wall-clock time. The state tables leave them out.
+pub const LINEAGE_COLUMNS: [&str; 4] =
+    ["_kafka_key", "_kafka_timestamp", "_schema_id", "_loaded_at"];
+
 /// A bronze table (the topic's fields, then the Kafka columns every bronze table carries,
 /// partitioned by month of ingest: a load of the history writes ~25 files per topic, not ~700,
 /// and an interval's scan prunes to its files by their `ingest_time` bounds) and its compacted
-/// state table (same columns, unpartitioned: see `transform::state`).
+/// state table (unpartitioned: see `transform::state`). The state keeps the columns the
+/// transforms read: the topic's fields, `ingest_time` and the Kafka partition and offset that
+/// order copies ingested the same millisecond; the [`LINEAGE_COLUMNS`] stay in bronze only
+/// (a third of the state's bytes, each scanned by every run and written by every refresh).
 macro_rules! bronze {
     ($bronze:ident, $state:ident, $name:literal, $doc:literal, [$($col:expr),* $(,)?]) => {
         pub static $bronze: TableDef = TableDef {
@@ -196,7 +205,7 @@ macro_rules! bronze {
         pub static $state: TableDef = TableDef {
             namespace: "state",
             name: $name,
-            columns: bronze!(@columns $($col),*),
+            columns: bronze!(@state_columns $($col),*),
             partition: &[],
             doc: concat!("bronze.", $name, " compacted: the copies the transforms can still pick"),
         };
@@ -211,6 +220,14 @@ macro_rules! bronze {
             ("_kafka_timestamp", Ts, true),
             ("_schema_id", Int, true),
             ("_loaded_at", TsTz, true),
+        ]
+    };
+    (@state_columns $($col:expr),*) => {
+        &[
+            $($col,)*
+            ("ingest_time", Ts, false),
+            ("_kafka_partition", Int, true),
+            ("_kafka_offset", Long, true),
         ]
     };
 }
@@ -700,6 +717,25 @@ mod tests {
                 assert!(cols.contains(&c), "{def} lacks {c}");
             }
             assert_eq!(def.partition, &[Part::Month("ingest_time")]);
+        }
+    }
+
+    #[test]
+    fn a_state_table_has_its_topics_columns_but_the_lineage_ones() {
+        for (bronze, state) in TOPICS {
+            let kept: Vec<_> = bronze
+                .columns
+                .iter()
+                .filter(|c| !LINEAGE_COLUMNS.contains(&c.0))
+                .collect();
+            assert_eq!(kept, state.columns.iter().collect::<Vec<_>>(), "{state}");
+            for c in LINEAGE_COLUMNS {
+                assert!(
+                    bronze.columns.iter().any(|b| b.0 == c),
+                    "{bronze} lacks {c}"
+                );
+            }
+            assert!(state.partition.is_empty(), "{state}");
         }
     }
 }

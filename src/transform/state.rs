@@ -304,7 +304,9 @@ pub async fn attach(
 }
 
 /// Re-registers `bronze.<topic>` as `state.<topic> UNION ALL` the bronze files added after
-/// the state's snapshot.
+/// the state's snapshot, both in the state's columns: the bronze lineage columns, which no
+/// transform reads, are not in the state (and a state table written before they were left
+/// out still has them until silver-build brings its schema to the definition).
 async fn see_state_plus_tail(
     ctx: &SessionContext,
     bronze: &TableDef,
@@ -315,8 +317,11 @@ async fn see_state_plus_tail(
     scans: &ScanLog,
 ) -> Result<()> {
     let name = bronze.qualified();
+    let columns = state.column_list();
     let view = if tail.is_empty() {
-        ctx.table_provider(state.qualified()).await?
+        ctx.sql(&format!("SELECT {columns} FROM {}", state.qualified()))
+            .await?
+            .into_view()
     } else {
         let provider = CountedTable::new(
             bronze_table,
@@ -330,7 +335,7 @@ async fn see_state_plus_tail(
         ctx.deregister_table(&tail_name)?;
         ctx.register_table(&tail_name, Arc::new(provider))?;
         ctx.sql(&format!(
-            "SELECT * FROM {} UNION ALL SELECT * FROM {tail_name}",
+            "SELECT {columns} FROM {} UNION ALL SELECT {columns} FROM {tail_name}",
             state.qualified()
         ))
         .await?
@@ -446,8 +451,7 @@ mod tests {
             .collect();
         for (bronze, state) in tables::TOPICS {
             assert!(names.contains(bronze.name), "{bronze}");
-            assert_eq!(bronze.columns, state.columns);
-            assert!(state.partition.is_empty());
+            assert_eq!(state.name, bronze.name);
         }
         assert_eq!(names.len(), tables::TOPICS.len());
     }
