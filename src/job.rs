@@ -111,7 +111,9 @@ pub fn parse_instant(s: &str) -> Result<NaiveDateTime> {
 /// (common in shells and CI) otherwise makes every error a library creates capture one, and
 /// the iceberg crate creates (and drops) an error per data file it reads: ~0.5 s of a full
 /// refresh of silver at scale 1. Panics keep their backtraces (they follow `RUST_BACKTRACE`).
+/// Avro's name checks are replaced before any manifest is read (`avro_names`).
 pub fn block_on<F: std::future::Future>(main: F) -> F::Output {
+    crate::avro_names::install();
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // SAFETY: no other thread exists yet (the runtime is built below), so nothing reads
         // the environment while it changes.

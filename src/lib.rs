@@ -7,8 +7,10 @@
 //!   overwrite / replace commits, SQL reads, snapshots and maintenance;
 //! - [`transform`]: the silver and gold jobs (SQL models in `jobs/`, scoping, checks);
 //! - [`job`]: the batch-job contract (interval, run id, exit codes, JSON summary);
-//! - [`error`]: typed errors and their exit codes.
+//! - [`error`]: typed errors and their exit codes;
+//! - [`avro_names`]: Avro name checks without a regex (Iceberg manifests are Avro).
 
+pub mod avro_names;
 pub mod cli;
 pub mod config;
 pub mod error;
