@@ -855,6 +855,123 @@ async fn a_definition_gaining_a_column_evolves_the_existing_table() {
     assert!(refused.contains("required column `must`"), "{refused}");
 }
 
+static STATE_WIDE: tables::TableDef = tables::TableDef {
+    namespace: "state",
+    name: "narrowing",
+    columns: &[
+        ("k", tables::Col::Str, true),
+        ("v", tables::Col::Long, false),
+        ("lineage", tables::Col::Str, true),
+    ],
+    partition: &[],
+    doc: "a state table whose definition loses a column",
+};
+static STATE_NARROW: tables::TableDef = tables::TableDef {
+    columns: &[
+        ("k", tables::Col::Str, true),
+        ("v", tables::Col::Long, false),
+    ],
+    ..STATE_WIDE
+};
+static OPS_WIDE: tables::TableDef = tables::TableDef {
+    namespace: "ops",
+    name: "keeping",
+    doc: "a table whose definition loses a column it keeps",
+    ..STATE_WIDE
+};
+static OPS_NARROW: tables::TableDef = tables::TableDef {
+    columns: STATE_NARROW.columns,
+    ..OPS_WIDE
+};
+
+/// A state table (derived from bronze) whose definition lost a column, as the states lost
+/// bronze's lineage columns: the next `ensure_tables` drops it from the current schema (the ids
+/// left are the old ones), its earlier rows read without it in DataFusion and pyiceberg, and
+/// rows without it can be written although it was required. A table of another namespace keeps
+/// the column. On the SQL and the REST catalog.
+async fn a_state_definition_losing_a_column(backend: Backend) {
+    let env = LakeEnv::new(backend);
+    let lake = env.lake().await;
+    lake.ensure_tables(&[&STATE_WIDE, &OPS_WIDE]).await.unwrap();
+    let wide = RecordBatch::try_from_iter([
+        ("k", Arc::new(StringArray::from(vec!["a"])) as ArrayRef),
+        ("v", Arc::new(Int64Array::from(vec![1]))),
+        ("lineage", Arc::new(StringArray::from(vec!["kafka"]))),
+    ])
+    .unwrap();
+    for def in [&STATE_WIDE, &OPS_WIDE] {
+        lake.write(
+            &def.ident(),
+            CommitKind::Append,
+            std::slice::from_ref(&wide),
+            &ctx("wide"),
+        )
+        .await
+        .unwrap();
+    }
+
+    lake.ensure_tables(&[&STATE_NARROW, &OPS_NARROW])
+        .await
+        .unwrap();
+    lake.ensure_tables(&[&STATE_NARROW, &OPS_NARROW])
+        .await
+        .unwrap();
+    let lake = env.lake().await;
+    assert_eq!(
+        env.py(&["schemas", "state.narrowing"]),
+        serde_json::json!([[1, 2, 3], [1, 2]]),
+        "one new schema, without the column, the other ids kept"
+    );
+    assert_eq!(
+        env.py(&["schemas", "ops.keeping"]),
+        serde_json::json!([[1, 2, 3]])
+    );
+    let narrow = RecordBatch::try_from_iter([
+        ("k", Arc::new(StringArray::from(vec!["b"])) as ArrayRef),
+        ("v", Arc::new(Int64Array::from(vec![2]))),
+    ])
+    .unwrap();
+    lake.write(
+        &STATE_NARROW.ident(),
+        CommitKind::Append,
+        &[narrow],
+        &ctx("narrow"),
+    )
+    .await
+    .unwrap();
+    let want = vec![
+        vec![Some("a".to_string()), Some("1".to_string())],
+        vec![Some("b".to_string()), Some("2".to_string())],
+    ];
+    let df = common::text_rows(
+        &lake
+            .sql(
+                "SELECT * FROM state.narrowing ORDER BY k",
+                &ReadAt::current(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(df, want);
+    let py = env.py(&["rows", "state.narrowing"]);
+    assert_eq!(py["columns"], serde_json::json!(["k", "v"]));
+    let mut rows = py_rows(&py["rows"]);
+    rows.sort();
+    assert_eq!(rows, want);
+    let kept = env.py(&["rows", "ops.keeping"]);
+    assert_eq!(kept["columns"], serde_json::json!(["k", "v", "lineage"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_definition_losing_a_column_drops_it_sql_catalog() {
+    a_state_definition_losing_a_column(Backend::LocalSqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_definition_losing_a_column_drops_it_rest_catalog() {
+    a_state_definition_losing_a_column(Backend::LocalRest).await;
+}
+
 /// A table created before its definition gained a property (the metadata files' deletion
 /// after commit) gets it on the next `ensure_tables`; a value another writer set stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
