@@ -306,7 +306,7 @@ pub async fn attach(
 /// Re-registers `bronze.<topic>` as `state.<topic> UNION ALL` the bronze files added after
 /// the state's snapshot, both in the state's columns: the bronze lineage columns, which no
 /// transform reads, are not in the state (and a state table written before they were left
-/// out still has them until silver-build brings its schema to the definition).
+/// out still has them until the first job that loads it brings its schema to the definition).
 async fn see_state_plus_tail(
     ctx: &SessionContext,
     bronze: &TableDef,
