@@ -65,23 +65,24 @@ impl SchemaNamespaceValidator for SpecificationNames {
     }
 }
 
+/// Accepts a name without dots, or refuses it with the error `refused` makes of it.
+fn simple_name(name: &str, refused: fn(String) -> Details) -> AvroResult<()> {
+    if is_simple_name(name) {
+        Ok(())
+    } else {
+        Err(refused(name.to_string()).into())
+    }
+}
+
 impl EnumSymbolNameValidator for SpecificationNames {
     fn validate(&self, symbol: &str) -> AvroResult<()> {
-        if is_simple_name(symbol) {
-            Ok(())
-        } else {
-            Err(Details::EnumSymbolName(symbol.to_string()).into())
-        }
+        simple_name(symbol, Details::EnumSymbolName)
     }
 }
 
 impl RecordFieldNameValidator for SpecificationNames {
     fn validate(&self, field_name: &str) -> AvroResult<()> {
-        if is_simple_name(field_name) {
-            Ok(())
-        } else {
-            Err(Details::FieldName(field_name.to_string()).into())
-        }
+        simple_name(field_name, Details::FieldName)
     }
 }
 
