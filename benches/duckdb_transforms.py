@@ -43,6 +43,10 @@ def statements(path, params):
     sql = "\n".join(l for l in open(path).read().splitlines() if not l.lstrip().startswith("--"))
     for k, v in params.items():
         sql = sql.replace("{" + k + "}", v)
+    left = sorted(set(re.findall(r"\{(\w+)\}", sql)))
+    if left:
+        raise SystemExit(f"{path}: no value for the placeholders {left} (the project's runner "
+                         "has parameters this script does not set)")
     # DataFusion divides integers as integers; DuckDB's `/` is fractional
     sql = sql.replace("((n - 1) * 3) / 4", "((n - 1) * 3) // 4").replace("(n - 1) / 2", "(n - 1) // 2")
     for stmt in sql.split(";"):
@@ -81,8 +85,10 @@ def main():
                   "category": f"'{args.category}'", "delivered_in_interval": "TRUE",
                   # every period is read and none is kept from an earlier run
                   "sales_read": "TRUE", "delivered_in_touched_periods": "TRUE",
-                  "affected_delivery_months": "TRUE",
+                  "affected_delivery_months": "TRUE", "affected_purchase_months": "TRUE",
                   "sales_kept": "FALSE", "interval_run": "FALSE"}
+        # the staging views read every copy of each topic (as a full refresh does)
+        params.update({f"{t}_copies": f"bronze.{t}" for t in TOPICS})
         params.update({f"for_{k}": "TRUE" for k in ("orders", "products", "sellers", "customers", "zips")})
         for stmt in statements(os.path.join(JOBS, "staging.sql"), params):
             db.execute(stmt)
@@ -113,6 +119,8 @@ def main():
     db.execute("CREATE OR REPLACE TABLE bcg_items_kept AS SELECT period, order_id, order_item_id, "
                "product_id, category, seller_id, price, freight_value, total_price, "
                "delivered_customer, CAST(NULL AS VARCHAR) AS segment FROM delivered_items WHERE FALSE")
+    for stmt in statements(os.path.join(JOBS, "gold", "bcg_reviews.sql"), params):
+        db.execute(stmt)
     for name in GOLD_BCG:
         model("gold", name, params)
     db.execute("DROP TABLE sale_stats_kept")

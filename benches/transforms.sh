@@ -15,11 +15,8 @@
 # Usage: benches/transforms.sh [SCALE...] (default: 1 10)
 source "$(dirname "$0")/common.sh"
 build --bins --example land-bronze
-DUCKDB_VENV="$HOME/.cache/olistlake/venv-duckdb"
-DUCKDB_VERSION=2.0.1
-if ! "$DUCKDB_VENV/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; then
-  python3 -m venv "$DUCKDB_VENV" && "$DUCKDB_VENV/bin/pip" install -q "duckdb==$DUCKDB_VERSION"
-fi
+tests/support/setup.sh duckdb
+DUCKDB_VENV="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}/venv-duckdb"
 DAYS="2017-01-10 2017-11-24 2018-08-01"
 
 # (time prints "Command exited with non-zero status N" first when the exit is not 0)

@@ -14,7 +14,7 @@ mkdir -p "$CACHE"
 
 step() { echo "==> $*" >&2; }
 
-step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium, podman and its local base image; the pyiceberg, Airflow and Superset venvs"
+step "tools: PostgreSQL, docker-compose, Prometheus, Pushgateway, Chromium, podman and its local base image; the pyiceberg, DuckDB, Airflow and Superset venvs"
 tests/support/setup.sh quick
 
 # On a cold machine the S3 store takes minutes to build: build it (and fetch Kafka's jars) in

@@ -1914,6 +1914,44 @@ async fn pyiceberg_reads_every_silver_and_gold_table() {
     assert!(dictionaries > 0, "no text column has a dictionary");
 }
 
+/// The benchmark's DuckDB side (`benches/duckdb_transforms.py`: the jobs' SQL files run by
+/// DuckDB over bronze's Parquet files, as `benches/transforms.sh` sets it beside a full refresh)
+/// writes as many rows to every silver and gold table as the jobs: the placeholders and
+/// preludes the script mirrors from the runner have not drifted from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_runs_the_jobs_sql_to_the_same_rows() {
+    let env = LakeEnv::new(Backend::LocalSqlite);
+    let lake = env.lake().await;
+    land_fixture(&env, &lake, None, "2018-02-01").await;
+    let mut ours = BTreeMap::new();
+    for j in JOBS {
+        let s = job_ok(&env, j, &["--full-refresh", "--end", "2018-02-01"]);
+        for (table, m) in s["metrics"]["tables"].as_object().unwrap() {
+            ours.insert(table.clone(), m["rows_written"].as_u64().unwrap());
+        }
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/duckdb_transforms.py");
+    let out = std::process::Command::new(common::duckdb_python())
+        .arg(script)
+        .args(["--lake", &env.warehouse, "--end", "2018-02-01", "--out"])
+        .arg(env.dir().join("duckdb"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb_transforms.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: BTreeMap<String, u64> =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(theirs.len(), 12, "{theirs:?}");
+    assert!(theirs.values().all(|n| *n > 0), "{theirs:?}");
+    assert_eq!(
+        theirs, ours,
+        "DuckDB and the jobs wrote different row counts"
+    );
+}
+
 /// The pipeline on an Iceberg REST catalog server: the history, then two days, give the same
 /// tables as the same runs on the SQL catalog, table by table; pyiceberg reads them through the
 /// REST server.

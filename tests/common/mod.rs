@@ -540,6 +540,15 @@ pub fn python() -> PathBuf {
     )
 }
 
+/// The DuckDB venv's Python (benches/duckdb_transforms.py).
+pub fn duckdb_python() -> PathBuf {
+    tool(
+        "OLISTLAKE_DUCKDB_PYTHON",
+        cache_dir().join("venv-duckdb/bin/python"),
+        "DuckDB venv python",
+    )
+}
+
 /// The Superset venv's Python (Superset, DuckDB with the iceberg extension, Playwright).
 pub fn superset_python() -> PathBuf {
     tool(

@@ -12,6 +12,8 @@
 #                     DuckDB and its iceberg extension (PyPI): part of quick
 #   setup.sh containers  podman (apt) set up to run the project's image, and the local Debian
 #                     base image it builds on (tests/support/podman.sh install): part of quick
+#   setup.sh duckdb   DuckDB (PyPI) in its own venv: benches/duckdb_transforms.py, run by
+#                     benches/transforms.sh and by a test; part of quick
 set -euo pipefail
 
 CACHE="${OLISTLAKE_CACHE:-$HOME/.cache/olistlake}"
@@ -52,6 +54,16 @@ quick() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q "pyiceberg[sql-sqlite,sql-postgres,pyarrow,s3fs]==0.12.*" "pyiceberg-core" "psycopg2-binary"
+  fi
+}
+
+duckdb() {
+  # the engine benches/transforms.sh sets beside the jobs (the same SQL over bronze's files)
+  local venv="$CACHE/venv-duckdb" version=2.0.1
+  if ! "$venv/bin/python" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$version')" 2>/dev/null; then
+    log "creating the DuckDB venv at $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "duckdb==$version"
   fi
 }
 
@@ -100,11 +112,12 @@ containers() {
 }
 
 case "$what" in
-  quick) quick; monitoring; containers ;;
+  quick) quick; duckdb; monitoring; containers ;;
   tools) tools ;;
   monitoring) monitoring ;;
   containers) containers ;;
-  all) quick; monitoring; containers; tools ;;
+  duckdb) duckdb ;;
+  all) quick; duckdb; monitoring; containers; tools ;;
   *) echo "usage: $0 [all|quick|tools|monitoring|containers]" >&2; exit 2 ;;
 esac
 log "$what ready in $CACHE"
