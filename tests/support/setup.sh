@@ -118,6 +118,6 @@ case "$what" in
   containers) containers ;;
   duckdb) duckdb ;;
   all) quick; duckdb; monitoring; containers; tools ;;
-  *) echo "usage: $0 [all|quick|tools|monitoring|containers]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|quick|tools|monitoring|containers|duckdb]" >&2; exit 2 ;;
 esac
 log "$what ready in $CACHE"
