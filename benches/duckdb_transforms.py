@@ -89,7 +89,6 @@ def main():
                   "sales_kept": "FALSE", "interval_run": "FALSE"}
         # the staging views read every copy of each topic (as a full refresh does)
         params.update({f"{t}_copies": f"bronze.{t}" for t in TOPICS})
-        params.update({f"for_{k}": "TRUE" for k in ("orders", "products", "sellers", "customers", "zips")})
         for stmt in statements(os.path.join(JOBS, "staging.sql"), params):
             db.execute(stmt)
         return params
