@@ -14,15 +14,14 @@ WITH sold AS (
     FROM delivered_order_product_bcg d
     JOIN silver.order_timestamp o ON o.order_id = d.order_id
 ),
-located AS (
-    SELECT s.product_id, s.category, s.segment, u.user_id, u.user_type, u.zip_code,
-           u.lat, u.lng, u.city, u.state
-    FROM sold s
-    JOIN silver.user_location u ON u.user_type = 'customer' AND u.user_id = s.customer_id
-    UNION ALL
-    SELECT s.product_id, s.category, s.segment, u.user_id, u.user_type, u.zip_code,
-           u.lat, u.lng, u.city, u.state
-    FROM sold s
-    JOIN silver.user_location u ON u.user_type = 'seller' AND u.user_id = s.seller_id
+-- Each sale's two users, from one pass over `sold` (a CTE is computed once per reference:
+-- naming it in two branches joined silver.order_timestamp twice).
+users AS (
+    SELECT s.product_id, s.category, s.segment, k.user_type,
+           CASE WHEN k.user_type = 'customer' THEN s.customer_id ELSE s.seller_id END AS user_id
+    FROM sold s CROSS JOIN (VALUES ('customer'), ('seller')) AS k(user_type)
 )
-SELECT DISTINCT * FROM located
+SELECT DISTINCT s.product_id, s.category, s.segment, u.user_id, u.user_type, u.zip_code,
+       u.lat, u.lng, u.city, u.state
+FROM users s
+JOIN silver.user_location u ON u.user_type = s.user_type AND u.user_id = s.user_id
