@@ -1107,14 +1107,17 @@ async fn compute(
                 &format!("SELECT * FROM {} WHERE {predicate}{limit}", m.name()),
             )
             .await?;
-            touched.extend(
-                execute(
-                    ctx,
-                    m.file,
-                    &format!("SELECT * FROM {table} WHERE {predicate}{limit}"),
-                )
-                .await?,
-            );
+            // (when the model's rows already hold one, the table is not read for another)
+            if limit.is_empty() || touched.iter().all(|b| b.num_rows() == 0) {
+                touched.extend(
+                    execute(
+                        ctx,
+                        m.file,
+                        &format!("SELECT * FROM {table} WHERE {predicate}{limit}"),
+                    )
+                    .await?,
+                );
+            }
             // A restricted model holds only the rows of its scope: the partitions it rewrites
             // keep their other rows (no input of theirs is in the interval).
             let source = if restricted {
