@@ -1786,6 +1786,13 @@ async fn runs_report_the_files_their_scans_open() {
     let (files, bytes) = in_periods(&items, &rewritten);
     assert_eq!(m["files_scanned"], files, "{m}");
     assert_eq!(m["bytes_scanned"], bytes, "{m}");
+    // (its own table holding every month of the history first)
+    job_ok(
+        &env,
+        "gold-leadtime",
+        &["--full-refresh", "--end", "2018-01-01"],
+    );
+    let own = files_of("gold.timestamp_stats_wide").await;
     let leadtime = job_ok(
         &env,
         "gold-leadtime",
@@ -1798,6 +1805,12 @@ async fn runs_report_the_files_their_scans_open() {
     let mut quarters = rewritten.clone();
     quarters.insert("2018-Q1".into());
     let (files, bytes) = in_periods(&times, &quarters);
+    assert_eq!(m["files_scanned"], files, "{m}");
+    assert_eq!(m["bytes_scanned"], bytes, "{m}");
+    // and its own table (also by month of delivery) for the touched orders' rows in the same
+    // months only (`scope within:`), where they can be
+    let m = &leadtime["metrics"]["inputs"]["gold.timestamp_stats_wide"];
+    let (files, bytes) = in_periods(&own, &quarters);
     assert_eq!(m["files_scanned"], files, "{m}");
     assert_eq!(m["bytes_scanned"], bytes, "{m}");
 }

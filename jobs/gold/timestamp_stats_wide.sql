@@ -7,6 +7,7 @@
 -- Each row is one row of silver.delivered_order_timestamp (unique on the same key), read for
 -- the touched quarters only: a `references` check back to it would read all of silver.
 -- scope: order_id IN (SELECT order_id FROM touched_orders)
+-- scope within: {delivered_in_touched_periods}
 -- check error not_null: order_id, shipping_limit_date, is_late_delivery, is_late_shipping
 -- check error unique: order_id, shipping_limit_date
 -- check error expect: is_late_delivery = (delivery_delay_days > 0)

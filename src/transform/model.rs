@@ -14,7 +14,8 @@
 //! - `scope within:` (optional) a predicate selecting whole partitions of the table that hold
 //!   every row the scope can select, in the table as it is; an interval run of a restricted
 //!   job reads only those (the rows it replaces, and the rows it keeps in the partitions it
-//!   rewrites) instead of the whole table.
+//!   rewrites) instead of the whole table, and another job's interval run looks there only
+//!   for the table's rows in scope.
 //! - `check <error|warn> <kind>: <args>`, kinds: `not_null: a, b` · `unique: a, b` ·
 //!   `references: a, b -> relation(x, y)` · `accepted: col IN (...)` · `expect: predicate`.
 //!

@@ -1109,11 +1109,19 @@ async fn compute(
             .await?;
             // (when the model's rows already hold one, the table is not read for another)
             if limit.is_empty() || touched.iter().all(|b| b.num_rows() == 0) {
+                // the table's rows in scope, only in the partitions that can hold them (a
+                // restricted run's copy was read from those alone)
+                let within = match &m.within {
+                    Some(w) if !restricted => {
+                        format!(" AND ({})", model::render(m.file, w, params)?)
+                    }
+                    _ => String::new(),
+                };
                 touched.extend(
                     execute(
                         ctx,
                         m.file,
-                        &format!("SELECT * FROM {table} WHERE {predicate}{limit}"),
+                        &format!("SELECT * FROM {table} WHERE ({predicate}){within}{limit}"),
                     )
                     .await?,
                 );
