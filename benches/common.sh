@@ -17,6 +17,22 @@ unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 # build ARGS...: cargo build of the given targets in PROFILE
 build() { cargo build -q --profile "$PROFILE" "$@"; }
 
+# REPEAT: how many times the scripts time each job run (default 3). Runs vary by a quarter
+# from hour to hour on this shared virtual machine, and a run can cost up to 0.4 s more when it
+# touches memory the guest freed seconds before (the host backs it again on first touch: `sys`
+# time in the kernel's page zeroing), so a table gives the median and the spread.
+REPEAT="${REPEAT:-3}"
+
+# summarise "WALL_S PEAK_MIB"...: the repetitions of one run as "median_s min_s max_s peak_MiB"
+# (the largest peak)
+summarise() {
+  printf '%s\n' "$@" | python3 -c '
+import statistics, sys
+runs = [line.split() for line in sys.stdin if line.strip()]
+walls = sorted(float(w) for w, _ in runs)
+print(f"{statistics.median(walls):.2f} {walls[0]:.2f} {walls[-1]:.2f} {max(int(m) for _, m in runs)}")'
+}
+
 # next_day DATE: the day after DATE (YYYY-MM-DD)
 next_day() { date -u -d "$1 + 1 day" +%F; }
 
