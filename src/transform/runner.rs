@@ -1070,11 +1070,16 @@ async fn compute(
             // A restricted run reads the table twice (the rows in scope, and the rows it
             // keeps): read its files once, into memory.
             let files_at = restricted && reads_by_file(ctx, &m)?;
+            // only the partitions the scope's rows can be in (`scope within:`)
+            let within = m
+                .within
+                .as_ref()
+                .map(|w| model::render(m.file, w, params))
+                .transpose()?;
             let table = if restricted {
                 let current = format!("{}__current", m.name());
-                // only the partitions the scope's rows can be in (`scope within:`)
-                let within = match &m.within {
-                    Some(w) => format!(" WHERE {}", model::render(m.file, w, params)?),
+                let within = match &within {
+                    Some(w) => format!(" WHERE {w}"),
                     None => String::new(),
                 };
                 let columns = m.table.column_list();
@@ -1111,10 +1116,8 @@ async fn compute(
             if limit.is_empty() || touched.iter().all(|b| b.num_rows() == 0) {
                 // the table's rows in scope, only in the partitions that can hold them (a
                 // restricted run's copy was read from those alone)
-                let within = match &m.within {
-                    Some(w) if !restricted => {
-                        format!(" AND ({})", model::render(m.file, w, params)?)
-                    }
+                let within = match &within {
+                    Some(w) if !restricted => format!(" AND ({w})"),
                     _ => String::new(),
                 };
                 touched.extend(
