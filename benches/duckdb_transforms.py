@@ -86,7 +86,7 @@ def main():
                   # every period is read and none is kept from an earlier run
                   "sales_read": "TRUE", "delivered_in_touched_periods": "TRUE",
                   "affected_delivery_months": "TRUE", "affected_purchase_months": "TRUE",
-                  "sales_kept": "FALSE", "interval_run": "FALSE"}
+                  "sales_kept": "FALSE", "sales_replaced": "FALSE", "interval_run": "FALSE"}
         # the staging views read every copy of each topic (as a full refresh does)
         params.update({f"{t}_copies": f"bronze.{t}" for t in TOPICS})
         for stmt in statements(os.path.join(JOBS, "staging.sql"), params):
@@ -111,8 +111,9 @@ def main():
         model("silver", name, params)
     for stmt in statements(os.path.join(JOBS, "gold", "bcg_inputs.sql"), params):
         db.execute(stmt)
-    # a full refresh keeps no period of an earlier run (gold/bcg_kept.sql reads none)
-    db.execute("CREATE OR REPLACE TABLE sale_stats_kept AS SELECT period, product_id, category, "
+    # a full refresh keeps and replaces no period of an earlier run (gold/bcg_kept.sql reads
+    # none)
+    db.execute("CREATE OR REPLACE TABLE sale_stats_replaced AS SELECT period, product_id, category, "
                "seller_id, CAST(0 AS BIGINT) AS order_count, total_price AS total_sales "
                "FROM delivered_items WHERE FALSE")
     db.execute("CREATE OR REPLACE TABLE bcg_items_kept AS SELECT period, order_id, order_item_id, "
@@ -122,7 +123,7 @@ def main():
         db.execute(stmt)
     for name in GOLD_BCG:
         model("gold", name, params)
-    db.execute("DROP TABLE sale_stats_kept")
+    db.execute("DROP TABLE sale_stats_replaced")
     # gold-leadtime: the monitor sees what was ingested before its as-of time
     params = prelude(f"ingest_time < {as_of}")
     for prelude_file in ("bcg_inputs.sql", "monitor_inputs.sql"):

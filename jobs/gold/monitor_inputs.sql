@@ -43,8 +43,9 @@ FROM bronze.product
 WHERE {known} AND product_id IN (SELECT product_id FROM open_order_items);
 
 -- The monitor's segments are computed here from every delivered item of the category in this
--- run's silver snapshot (never from gold-bcg's tables, which it runs beside): no quarter is kept.
-CREATE VIEW sale_stats_kept AS
+-- run's silver snapshot (never from gold-bcg's tables, which it runs beside): no row of the
+-- table is replaced, ALL is the sum of the quarters.
+CREATE VIEW sale_stats_replaced AS
 SELECT period, product_id, category, seller_id, order_count, total_sales
 FROM (SELECT period, product_id, category, seller_id,
              count(*) AS order_count, sum(total_price) AS total_sales

@@ -43,9 +43,10 @@ pub struct JobSpec {
     /// model computes exactly the rows its scope names, and the runner keeps the table's other
     /// rows in the partitions it rewrites. Every model of such a job is scoped by rows.
     pub restricted_by: Option<&'static str>,
-    /// Sums the `ALL` period from the quarters (`{sales_kept}`: the table's quarters the run
-    /// does not touch, as they are), so silver is read for the touched quarters only
-    /// (`{sales_read}`). Without it (gold-leadtime's borrowed sales, whose segments must come
+    /// Computes the touched quarters only and the `ALL` period from the table's (its `ALL`
+    /// rows less its rows of those quarters, plus their new rows: `{sales_replaced}`), and
+    /// keeps the other quarters as they are (`{sales_kept}`), so silver is read for the
+    /// touched quarters only (`{sales_read}`). Without it (gold-leadtime's borrowed sales, whose segments must come
     /// from its own silver snapshot) every delivered item is read.
     pub sales_from_quarters: bool,
     /// Reads the delivered items of its `--category` only (`{sales_read}`): the job borrows

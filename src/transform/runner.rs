@@ -673,12 +673,18 @@ async fn parameters(
         params.insert(AFFECTED_MONTHS, "TRUE".into());
         params.insert(AFFECTED_PURCHASE_MONTHS, "TRUE".into());
     }
-    let kept = if !sums_quarters {
-        "FALSE".into()
+    // The gold tables' periods an interval run keeps (the quarters it does not touch) and
+    // replaces (the touched ones and ALL): see gold/bcg_kept.sql.
+    let (kept, replaced) = if !sums_quarters {
+        ("FALSE".into(), "FALSE".into())
     } else {
-        "period <> 'ALL' AND period NOT IN (SELECT period FROM touched_periods)".into()
+        (
+            "period <> 'ALL' AND period NOT IN (SELECT period FROM touched_periods)".into(),
+            "period IN (SELECT period FROM touched_periods)".into(),
+        )
     };
     params.insert("sales_kept", kept);
+    params.insert("sales_replaced", replaced);
     params.insert(
         "interval_run",
         if run.full_refresh { "FALSE" } else { "TRUE" }.into(),
