@@ -46,8 +46,8 @@ pub struct JobSpec {
     /// Computes the touched quarters only and the `ALL` period from the table's (its `ALL`
     /// rows less its rows of those quarters, plus their new rows: `{sales_replaced}`), and
     /// keeps the other quarters as they are (`{sales_kept}`), so silver is read for the
-    /// touched quarters only (`{sales_read}`). Without it (gold-leadtime's borrowed sales, whose segments must come
-    /// from its own silver snapshot) every delivered item is read.
+    /// touched quarters only (`{sales_read}`). Without it (gold-leadtime's borrowed sales,
+    /// whose segments must come from its own silver snapshot) every delivered item is read.
     pub sales_from_quarters: bool,
     /// Reads the delivered items of its `--category` only (`{sales_read}`): the job borrows
     /// the sales models for that category's segments alone (gold-leadtime's monitor). Exact:
