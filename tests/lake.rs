@@ -402,6 +402,69 @@ async fn an_overwrite_by_file_replaces_only_the_files_named() {
     assert_eq!(lake.data_files(&id, None).await.unwrap(), after);
 }
 
+/// An interval run asks which partitions its scope touches from the partition columns alone
+/// (the table's other columns are not read): those rows pick the partitions, and of the rows
+/// to write only those in them are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partitions_touched_are_picked_from_their_columns_alone() {
+    let (_env, lake, id) = self_check_lake(Backend::LocalSqlite).await;
+    let sources = lake.partition_sources(&id).await.unwrap();
+    assert_eq!(
+        sources,
+        vec![olistlake::lake::PartitionSource {
+            column: "day".into(),
+            transform: iceberg::spec::Transform::Identity,
+            timestamp: false,
+        }]
+    );
+    let days = |d: &[&str]| {
+        RecordBatch::try_from_iter(vec![(
+            "day",
+            Arc::new(Date32Array::from(
+                d.iter().map(|d| epoch_days(d)).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        )])
+        .unwrap()
+    };
+    let touched = [days(&["2017-11-24", "2017-11-30"]), days(&["2017-11-24"])];
+    let written = [
+        rows("2017-11-23", 2, "a"),
+        rows("2017-11-24", 3, "a"),
+        rows("2017-11-25", 4, "a"),
+    ];
+    let (parts, kept) = lake
+        .select_partitions(&id, &touched, &written)
+        .await
+        .unwrap();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(kept.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    let c = lake
+        .write(
+            &id,
+            CommitKind::OverwritePartitions(parts),
+            &kept,
+            &ctx("o"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((c.added_records, c.deleted_records), (3, 0));
+    assert_eq!(
+        per_partition(&lake).await,
+        BTreeMap::from([("day=2017-11-24".into(), 3)])
+    );
+    // a column the table does not have is refused, not ignored
+    let stray = RecordBatch::try_from_iter(vec![(
+        "dia",
+        Arc::new(Date32Array::from(vec![0])) as ArrayRef,
+    )])
+    .unwrap();
+    let err = lake
+        .select_partitions(&id, &[stray], &written)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown column `dia`"), "{err}");
+}
+
 /// A scan tells DataFusion how many rows its files hold, so a semi-join of a table with a few
 /// of its keys builds the hash table on the few keys (`RightSemi`) and streams the table past
 /// it; without the count it hashed the whole table (as a `key IN (SELECT …)` over the state

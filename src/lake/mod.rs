@@ -103,6 +103,15 @@ impl CommitContext {
     }
 }
 
+/// A column a table's partition values are computed from ([`Lake::partition_sources`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSource {
+    pub column: String,
+    pub transform: iceberg::spec::Transform,
+    /// The column is a timestamp (with or without zone).
+    pub timestamp: bool,
+}
+
 /// One snapshot of a table, for history listings.
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotInfo {
@@ -512,22 +521,22 @@ impl Lake {
         batches: &[RecordBatch],
     ) -> Result<Vec<Struct>> {
         let table = self.table(ident).await?;
-        let Some((schema, splitter)) = splitter(&table)? else {
+        let Some(splitter) = write::Splitter::of_table(&table)? else {
             return Ok(vec![Struct::empty()]);
         };
+        let schema = write::arrow_schema(&table)?;
         let mut seen = HashSet::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             let batch = write::conform(&ident.to_string(), &schema, batch)?;
-            for (key, _) in splitter.split(&batch)? {
-                seen.insert(key.data().clone());
-            }
+            seen.extend(splitter.values(&batch)?);
         }
         Ok(seen.into_iter().collect())
     }
 
     /// The partitions `touched` rows fall into, and the rows of `rows` that lie in them: what
     /// an interval run overwrites. An unpartitioned table is one partition, touched when any
-    /// row is.
+    /// row is. `touched` needs only the columns of [`Lake::partition_sources`] (a caller
+    /// reads those alone); `rows` are whole rows, to be written.
     pub async fn select_partitions(
         &self,
         ident: &TableIdent,
@@ -535,19 +544,18 @@ impl Lake {
         rows: &[RecordBatch],
     ) -> Result<(Vec<Struct>, Vec<RecordBatch>)> {
         let table = self.table(ident).await?;
-        let Some((schema, splitter)) = splitter(&table)? else {
+        let Some(splitter) = write::Splitter::of_table(&table)? else {
             return Ok(if touched.iter().any(|b| b.num_rows() > 0) {
                 (vec![Struct::empty()], rows.to_vec())
             } else {
                 (Vec::new(), Vec::new())
             });
         };
+        let schema = write::arrow_schema(&table)?;
         let name = ident.to_string();
         let mut parts = HashSet::new();
         for batch in touched.iter().filter(|b| b.num_rows() > 0) {
-            for (key, _) in splitter.split(&write::conform(&name, &schema, batch)?)? {
-                parts.insert(key.data().clone());
-            }
+            parts.extend(splitter.values(&write::widen(&name, &schema, batch)?)?);
         }
         let mut kept = Vec::new();
         for batch in rows.iter().filter(|b| b.num_rows() > 0) {
@@ -560,6 +568,38 @@ impl Lake {
         let mut parts: Vec<Struct> = parts.into_iter().collect();
         parts.sort_by_key(|p| format!("{p:?}"));
         Ok((parts, kept))
+    }
+
+    /// The columns the table's partition values are computed from, in spec order, with their
+    /// transform and whether the column is a timestamp (a time transform of one is the same
+    /// for every timestamp in the same period, so a reader may truncate them first).
+    pub async fn partition_sources(&self, ident: &TableIdent) -> Result<Vec<PartitionSource>> {
+        let table = self.table(ident).await?;
+        let md = table.metadata();
+        let schema = md.current_schema();
+        md.default_partition_spec()
+            .fields()
+            .iter()
+            .map(|f| {
+                let field = schema.field_by_id(f.source_id).ok_or_else(|| {
+                    Error::Catalog(format!(
+                        "{ident}: partition field `{}` has no source column",
+                        f.name
+                    ))
+                })?;
+                Ok(PartitionSource {
+                    column: field.name.clone(),
+                    transform: f.transform,
+                    timestamp: matches!(
+                        *field.field_type,
+                        iceberg::spec::Type::Primitive(
+                            iceberg::spec::PrimitiveType::Timestamp
+                                | iceberg::spec::PrimitiveType::Timestamptz
+                        )
+                    ),
+                })
+            })
+            .collect()
     }
 
     /// Deletes the data files under the table's `data/` that no snapshot references and that
@@ -848,27 +888,6 @@ async fn reachable_files<'a>(
     Ok(r)
 }
 
-/// The table's Arrow schema and a splitter of rows by its default partition spec; None when
-/// the table is unpartitioned.
-fn splitter(
-    table: &Table,
-) -> Result<
-    Option<(
-        arrow::datatypes::SchemaRef,
-        iceberg::arrow::RecordBatchPartitionSplitter,
-    )>,
-> {
-    let md = table.metadata();
-    let spec = md.default_partition_spec().clone();
-    if spec.is_unpartitioned() {
-        return Ok(None);
-    }
-    let splitter = iceberg::arrow::RecordBatchPartitionSplitter::try_new_with_computed_values(
-        md.current_schema().clone(),
-        spec,
-    )?;
-    Ok(Some((write::arrow_schema(table)?, splitter)))
-}
 /// Parses `namespace.table`.
 pub fn ident(qualified: &str) -> Result<TableIdent> {
     let (ns, name) = qualified.rsplit_once('.').ok_or_else(|| {

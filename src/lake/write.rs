@@ -39,6 +39,48 @@ pub fn arrow_schema(table: &Table) -> Result<ArrowSchemaRef> {
     )?))
 }
 
+/// A batch of some of the table's columns (those its partition values are computed from)
+/// spread over all of them, the others null whatever the table requires: for
+/// [`Splitter::values`] only, never written.
+pub fn widen(
+    table_name: &str,
+    schema: &ArrowSchemaRef,
+    batch: &RecordBatch,
+) -> Result<RecordBatch> {
+    let given = batch.schema();
+    if let Some(f) = given
+        .fields()
+        .iter()
+        .find(|f| schema.field_with_name(f.name()).is_err())
+    {
+        return Err(Error::InvalidInput(format!(
+            "{table_name}: unknown column `{}`",
+            f.name()
+        )));
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        columns.push(match given.index_of(field.name()) {
+            Ok(i) => cast(batch.column(i), field.data_type()).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "{table_name}.{}: cannot convert {} to {}: {e}",
+                    field.name(),
+                    batch.column(i).data_type(),
+                    field.data_type()
+                ))
+            })?,
+            Err(_) => new_null_array(field.data_type(), batch.num_rows()),
+        });
+        fields.push(field.as_ref().clone().with_nullable(true));
+    }
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
 /// Aligns a batch to the table schema by column name: casts types, fills absent nullable
 /// columns with nulls, and rejects unknown columns and nulls in required ones.
 pub fn conform(
@@ -197,7 +239,7 @@ fn partition_end_ms(transform: Transform, n: i32) -> Option<i64> {
 /// Splits batches by partition value in one pass over the rows. (The crate's
 /// `RecordBatchPartitionSplitter` filters the whole batch once per partition: rows × partitions,
 /// seconds for a first load whose batches span hundreds of partitions.)
-struct Splitter {
+pub(crate) struct Splitter {
     calculator: PartitionValueCalculator,
     partition_type: StructType,
     schema: SchemaRef,
@@ -205,6 +247,16 @@ struct Splitter {
 }
 
 impl Splitter {
+    /// The splitter of `table`'s rows by its default spec; None when it is unpartitioned.
+    pub(crate) fn of_table(table: &Table) -> Result<Option<Splitter>> {
+        let md = table.metadata();
+        let spec = md.default_partition_spec().clone();
+        if spec.is_unpartitioned() {
+            return Ok(None);
+        }
+        Splitter::new(md.current_schema().clone(), spec).map(Some)
+    }
+
     fn new(schema: SchemaRef, spec: PartitionSpecRef) -> Result<Splitter> {
         Ok(Splitter {
             calculator: PartitionValueCalculator::try_new(&spec, &schema)?,
@@ -214,8 +266,24 @@ impl Splitter {
         })
     }
 
+    /// The distinct partition values of the batch's rows (none of its rows is copied).
+    pub(crate) fn values(&self, batch: &RecordBatch) -> Result<Vec<Struct>> {
+        let values = self.calculator.calculate(batch)?;
+        let literals = arrow_struct_to_literal(&values, &self.partition_type)?;
+        let mut seen = std::collections::HashSet::new();
+        for (row, literal) in literals.into_iter().enumerate() {
+            let Some(Literal::Struct(value)) = literal else {
+                return Err(Error::Catalog(format!(
+                    "row {row}: no partition value could be computed"
+                )));
+            };
+            seen.insert(value);
+        }
+        Ok(seen.into_iter().collect())
+    }
+
     /// The batch's rows grouped by partition, each group in row order.
-    fn split(&self, batch: &RecordBatch) -> Result<Vec<(PartitionKey, RecordBatch)>> {
+    pub(crate) fn split(&self, batch: &RecordBatch) -> Result<Vec<(PartitionKey, RecordBatch)>> {
         let values = self.calculator.calculate(batch)?;
         let literals = arrow_struct_to_literal(&values, &self.partition_type)?;
         let mut groups: Vec<(Struct, Vec<u32>)> = Vec::new();

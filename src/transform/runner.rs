@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use iceberg::spec::Transform;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -21,7 +22,7 @@ use crate::error::{Error, Exit, Result};
 use crate::job::JobRun;
 use crate::lake::consistent::RUN_TABLES;
 use crate::lake::scanned::{CountedTable, FILE_COLUMN, PlannedFile};
-use crate::lake::{CommitKind, Lake, Pinned, ReadAt, TableDef, tables};
+use crate::lake::{CommitKind, Lake, PartitionSource, Pinned, ReadAt, TableDef, tables};
 
 /// Options of the transform jobs beyond the interval.
 #[derive(Debug, Clone)]
@@ -1112,10 +1113,13 @@ async fn compute(
             } else {
                 m.table.qualified()
             };
+            // Only which partitions hold rows in scope is asked here: read the columns the
+            // partition values come from (a row per partition where they are truncated).
+            let keys = partition_keys(&lake.partition_sources(&ident).await?);
             let mut touched = execute(
                 ctx,
                 m.file,
-                &format!("SELECT * FROM {} WHERE {predicate}{limit}", m.name()),
+                &format!("SELECT {keys} FROM {} WHERE {predicate}{limit}", m.name()),
             )
             .await?;
             // (when the model's rows already hold one, the table is not read for another)
@@ -1130,7 +1134,7 @@ async fn compute(
                     execute(
                         ctx,
                         m.file,
-                        &format!("SELECT * FROM {table} WHERE ({predicate}){within}{limit}"),
+                        &format!("SELECT {keys} FROM {table} WHERE ({predicate}){within}{limit}"),
                     )
                     .await?,
                 );
@@ -1216,6 +1220,42 @@ async fn compute(
         keeps_read_rows,
         partitions,
     })
+}
+
+/// The select list of a scope's read of the partitions it touches: the distinct values of
+/// the columns the table's partition values are computed from, a timestamp truncated to its
+/// transform's period (so one row per partition, not per row), or a constant for an
+/// unpartitioned table (where one row tells).
+fn partition_keys(sources: &[PartitionSource]) -> String {
+    if sources.is_empty() {
+        return "1 AS touched".to_string();
+    }
+    let mut columns: Vec<String> = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let quoted = format!("\"{}\"", source.column.replace('"', "\"\""));
+        let unit = match source.transform {
+            Transform::Year => Some("year"),
+            Transform::Month => Some("month"),
+            Transform::Day => Some("day"),
+            Transform::Hour => Some("hour"),
+            _ => None,
+        };
+        // a column two fields share is read as it is (each field transforms it its own way)
+        let shared = sources
+            .iter()
+            .enumerate()
+            .any(|(j, o)| j != i && o.column == source.column);
+        if shared && columns.contains(&quoted) {
+            continue;
+        }
+        columns.push(match unit {
+            Some(unit) if source.timestamp && !shared => {
+                format!("date_trunc('{unit}', {quoted}) AS {quoted}")
+            }
+            _ => quoted,
+        });
+    }
+    format!("DISTINCT {}", columns.join(", "))
 }
 
 /// A touched partition holding this many files or more is rewritten whole by a restricted
@@ -1553,6 +1593,35 @@ mod tests {
     /// Periods as a prelude relation lists them (`periods_of`).
     fn periods(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_scope_reads_partition_columns_truncated_to_their_period() {
+        let source = |column: &str, transform, timestamp| PartitionSource {
+            column: column.into(),
+            transform,
+            timestamp,
+        };
+        assert_eq!(partition_keys(&[]), "1 AS touched");
+        assert_eq!(
+            partition_keys(&[source("period", Transform::Identity, false)]),
+            "DISTINCT \"period\""
+        );
+        assert_eq!(
+            partition_keys(&[
+                source("delivered_customer", Transform::Month, true),
+                source("day", Transform::Day, false)
+            ]),
+            "DISTINCT date_trunc('month', \"delivered_customer\") AS \"delivered_customer\", \"day\""
+        );
+        // one column under two transforms is read as it is, once
+        assert_eq!(
+            partition_keys(&[
+                source("t", Transform::Day, true),
+                source("t", Transform::Hour, true)
+            ]),
+            "DISTINCT \"t\""
+        );
     }
 
     #[test]
