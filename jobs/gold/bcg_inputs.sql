@@ -13,20 +13,27 @@
 -- Materialised once: the items are read by several models, the periods by every scope twice.
 -- A full refresh (`interval_run` FALSE) rewrites every period and touches none.
 
--- The quarters of every time a touched order's delivery was stamped with (gold-leadtime's
--- lead times need these only).
+-- The orders whose delivery quarters are touched, each marked whether the interval touched
+-- it itself (gold-leadtime's lead times need those only), and every quarter their deliveries
+-- were stamped with: one pass over the delivery stamps serves both sets.
+CREATE TABLE quarter_orders AS
+SELECT order_id FROM touched_orders
+UNION
+SELECT order_id FROM bronze.order_item
+WHERE {interval_run} AND product_id IN (SELECT product_id FROM touched_products);
+
+CREATE TABLE stamped_quarters AS
+SELECT DISTINCT quarter_of(s."timestamp") AS period, t.order_id IS NOT NULL AS own
+FROM (SELECT order_id, "timestamp" FROM bronze.order_status
+      WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
+        AND order_id IN (SELECT order_id FROM quarter_orders)) s
+LEFT JOIN touched_orders t ON t.order_id = s.order_id;
+
 CREATE TABLE delivery_quarters AS
-SELECT DISTINCT quarter_of("timestamp") AS period FROM bronze.order_status
-WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
-  AND order_id IN (SELECT order_id FROM touched_orders);
+SELECT DISTINCT period FROM stamped_quarters WHERE own;
 
 CREATE TABLE touched_quarters AS
-SELECT period FROM delivery_quarters
-UNION
-SELECT quarter_of("timestamp") AS period FROM bronze.order_status
-WHERE {interval_run} AND status = 'delivered_customer' AND "timestamp" IS NOT NULL
-  AND order_id IN (SELECT order_id FROM bronze.order_item
-                   WHERE product_id IN (SELECT product_id FROM touched_products));
+SELECT DISTINCT period FROM stamped_quarters;
 
 CREATE TABLE touched_periods AS
 SELECT period FROM touched_quarters
