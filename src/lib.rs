@@ -26,7 +26,8 @@ pub use error::{Error, Exit, Result};
 /// The allocator of every binary (and test) linking the library: mimalloc, as DataFusion's own
 /// CLI uses. The jobs allocate and free buffers per column per batch, and glibc's allocator
 /// spent a tenth of a day run's CPU on it (`perf`: malloc, free and their chunk bookkeeping).
-/// It keeps more memory resident (about 60 MiB more for a run, more with huge pages, which
-/// it uses where the kernel allows them: they made the full refresh faster).
+/// It keeps more memory resident (about 60 MiB more for a run). It would also ask the kernel
+/// for transparent huge pages; the lake programs turn them off ([`job::without_huge_pages`]:
+/// zeroing and compacting memory for them cost more than they saved).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
