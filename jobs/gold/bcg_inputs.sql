@@ -13,9 +13,10 @@
 -- Materialised once: the items are read by several models, the periods by every scope twice.
 -- A full refresh (`interval_run` FALSE) rewrites every period and touches none.
 
--- The orders whose delivery quarters are touched, each marked whether the interval touched
--- it itself (gold-leadtime's lead times need those only), and every quarter their deliveries
--- were stamped with: one pass over the delivery stamps serves both sets.
+-- The orders whose delivery quarters are touched (the touched orders, and the orders holding
+-- an item of a touched product), then every quarter their deliveries were stamped with, each
+-- marked whether a touched order was stamped in it (`own`: gold-leadtime's lead times need
+-- those only): one pass over the delivery stamps serves both sets.
 CREATE TABLE quarter_orders AS
 SELECT order_id FROM touched_orders
 UNION
