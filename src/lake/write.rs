@@ -48,28 +48,12 @@ pub fn widen(
     batch: &RecordBatch,
 ) -> Result<RecordBatch> {
     let given = batch.schema();
-    if let Some(f) = given
-        .fields()
-        .iter()
-        .find(|f| schema.field_with_name(f.name()).is_err())
-    {
-        return Err(Error::InvalidInput(format!(
-            "{table_name}: unknown column `{}`",
-            f.name()
-        )));
-    }
+    reject_unknown_columns(table_name, schema, &given)?;
     let mut fields = Vec::with_capacity(schema.fields().len());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         columns.push(match given.index_of(field.name()) {
-            Ok(i) => cast(batch.column(i), field.data_type()).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "{table_name}.{}: cannot convert {} to {}: {e}",
-                    field.name(),
-                    batch.column(i).data_type(),
-                    field.data_type()
-                ))
-            })?,
+            Ok(i) => column_as(table_name, field, batch.column(i))?,
             Err(_) => new_null_array(field.data_type(), batch.num_rows()),
         });
         fields.push(field.as_ref().clone().with_nullable(true));
@@ -81,6 +65,44 @@ pub fn widen(
     )?)
 }
 
+/// An error naming the first column of `given` that the table's `schema` lacks.
+fn reject_unknown_columns(
+    table_name: &str,
+    schema: &ArrowSchemaRef,
+    given: &ArrowSchemaRef,
+) -> Result<()> {
+    match given
+        .fields()
+        .iter()
+        .find(|f| schema.field_with_name(f.name()).is_err())
+    {
+        Some(f) => Err(Error::InvalidInput(format!(
+            "{table_name}: unknown column `{}`",
+            f.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `column` as the table's `field` types it (cast when the types differ).
+fn column_as(
+    table_name: &str,
+    field: &arrow::datatypes::Field,
+    column: &ArrayRef,
+) -> Result<ArrayRef> {
+    if column.data_type() == field.data_type() {
+        return Ok(column.clone());
+    }
+    cast(column, field.data_type()).map_err(|e| {
+        Error::InvalidInput(format!(
+            "{table_name}.{}: cannot convert {} to {}: {e}",
+            field.name(),
+            column.data_type(),
+            field.data_type()
+        ))
+    })
+}
+
 /// Aligns a batch to the table schema by column name: casts types, fills absent nullable
 /// columns with nulls, and rejects unknown columns and nulls in required ones.
 pub fn conform(
@@ -89,32 +111,11 @@ pub fn conform(
     batch: &RecordBatch,
 ) -> Result<RecordBatch> {
     let given = batch.schema();
-    for f in given.fields() {
-        if schema.field_with_name(f.name()).is_err() {
-            return Err(Error::InvalidInput(format!(
-                "{table_name}: unknown column `{}`",
-                f.name()
-            )));
-        }
-    }
+    reject_unknown_columns(table_name, schema, &given)?;
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let column = match given.index_of(field.name()) {
-            Ok(i) => {
-                let col = batch.column(i);
-                if col.data_type() == field.data_type() {
-                    col.clone()
-                } else {
-                    cast(col, field.data_type()).map_err(|e| {
-                        Error::InvalidInput(format!(
-                            "{table_name}.{}: cannot convert {} to {}: {e}",
-                            field.name(),
-                            col.data_type(),
-                            field.data_type()
-                        ))
-                    })?
-                }
-            }
+            Ok(i) => column_as(table_name, field, batch.column(i))?,
             Err(_) if field.is_nullable() => new_null_array(field.data_type(), batch.num_rows()),
             Err(_) => {
                 return Err(Error::InvalidInput(format!(
@@ -266,34 +267,32 @@ impl Splitter {
         })
     }
 
+    /// Each row's partition value, in row order.
+    fn row_values(&self, batch: &RecordBatch) -> Result<Vec<Struct>> {
+        let values = self.calculator.calculate(batch)?;
+        arrow_struct_to_literal(&values, &self.partition_type)?
+            .into_iter()
+            .enumerate()
+            .map(|(row, literal)| match literal {
+                Some(Literal::Struct(value)) => Ok(value),
+                _ => Err(Error::Catalog(format!(
+                    "row {row}: no partition value could be computed"
+                ))),
+            })
+            .collect()
+    }
+
     /// The distinct partition values of the batch's rows (none of its rows is copied).
     pub(crate) fn values(&self, batch: &RecordBatch) -> Result<Vec<Struct>> {
-        let values = self.calculator.calculate(batch)?;
-        let literals = arrow_struct_to_literal(&values, &self.partition_type)?;
-        let mut seen = std::collections::HashSet::new();
-        for (row, literal) in literals.into_iter().enumerate() {
-            let Some(Literal::Struct(value)) = literal else {
-                return Err(Error::Catalog(format!(
-                    "row {row}: no partition value could be computed"
-                )));
-            };
-            seen.insert(value);
-        }
+        let seen: std::collections::HashSet<Struct> = self.row_values(batch)?.into_iter().collect();
         Ok(seen.into_iter().collect())
     }
 
     /// The batch's rows grouped by partition, each group in row order.
     pub(crate) fn split(&self, batch: &RecordBatch) -> Result<Vec<(PartitionKey, RecordBatch)>> {
-        let values = self.calculator.calculate(batch)?;
-        let literals = arrow_struct_to_literal(&values, &self.partition_type)?;
         let mut groups: Vec<(Struct, Vec<u32>)> = Vec::new();
         let mut index: HashMap<Struct, usize> = HashMap::new();
-        for (row, literal) in literals.into_iter().enumerate() {
-            let Some(Literal::Struct(value)) = literal else {
-                return Err(Error::Catalog(format!(
-                    "row {row}: no partition value could be computed"
-                )));
-            };
+        for (row, value) in self.row_values(batch)?.into_iter().enumerate() {
             let at = *index.entry(value.clone()).or_insert_with(|| {
                 groups.push((value, Vec::new()));
                 groups.len() - 1
