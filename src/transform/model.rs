@@ -22,7 +22,7 @@
 //! A `_drop_reason` column, when the model has one, marks rows that are left out of the table
 //! and counted by reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -415,6 +415,24 @@ pub fn names_relation(sql: &str, relation: &str) -> bool {
         .any(|w| w == relation)
 }
 
+/// Which of `columns` the SQL text `sql` names as a whole word (any case, quoted or not,
+/// qualified or not; text in string literals left out). A superset of the columns it reads
+/// (a name in a subquery counts too), which is what a narrow read of a table needs.
+pub fn columns_named<'a>(sql: &str, columns: &[&'a str]) -> Vec<&'a str> {
+    // the text outside '…' literals (a doubled '' inside one toggles twice)
+    let code: String = sql.split('\'').step_by(2).collect::<Vec<_>>().join(" ");
+    let words: HashSet<String> = code
+        .to_ascii_lowercase()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map(str::to_string)
+        .collect();
+    columns
+        .iter()
+        .copied()
+        .filter(|c| words.contains(&c.to_ascii_lowercase()))
+        .collect()
+}
+
 /// The prelude statements a job needs, in their order: a statement that defines a relation
 /// nothing after it reads (`readers`: the job's models, borrowed models and figures; then the
 /// later statements kept) is left out, so a job does not compute the shared preludes' tables
@@ -473,6 +491,18 @@ mod tests {
             "b.touched_orders"
         ));
         assert!(!names_relation("FROM touched_orders_x", "touched_orders"));
+    }
+
+    #[test]
+    fn the_columns_a_scope_names_are_found_outside_its_literals() {
+        let columns = ["user_id", "user_type", "zip_code", "lat", "timestamp"];
+        let scope = "USER_TYPE = 'customer lat' AND u.user_id IN \
+                     (SELECT customer_id FROM affected_customers) OR \"timestamp\" > 'it''s zip_code'";
+        assert_eq!(
+            columns_named(scope, &columns),
+            ["user_id", "user_type", "timestamp"]
+        );
+        assert!(columns_named("user_ids IS NULL", &columns).is_empty());
     }
 
     #[test]
