@@ -1378,31 +1378,28 @@ async fn overwrite_by_file(
     }
     let planned: HashMap<&str, &PlannedFile> =
         planned.iter().map(|f| (f.path.as_str(), f)).collect();
-    for path in &replaced {
-        let read = rows_read.get(path).copied().unwrap_or(0);
-        let file = planned.get(path.as_str());
-        if file.is_some_and(|f| f.has_deletes) {
-            // (rows deleted by another engine's delete files are not read: the file's live
-            // rows are known only by reading, so its partition is rewritten from what was read)
-            tracing::debug!(
-                "{}: {path} has delete files: overwriting its partitions",
-                m.table.qualified()
-            );
-            return Ok(None);
-        }
-        let held = file.and_then(|f| f.records);
-        if held != Some(read) {
-            return Err(Error::Catalog(format!(
-                "{}: {path} holds {held:?} rows but {read} were read: its partition must be \
-                 read whole to be rewritten (`scope within:`); nothing committed",
-                m.table.qualified()
-            )));
-        }
+    if let Some(path) = replaced
+        .iter()
+        .find(|p| planned.get(p.as_str()).is_some_and(|f| f.has_deletes))
+    {
+        // (rows deleted by another engine's delete files are not read: the file's live
+        // rows are known only by reading, so its partition is rewritten from what was read)
+        tracing::debug!(
+            "{}: {path} has delete files: overwriting its partitions",
+            m.table.qualified()
+        );
+        return Ok(None);
     }
     let held: HashMap<String, Option<u64>> = replaced
         .iter()
         .map(|p| (p.clone(), planned.get(p.as_str()).and_then(|f| f.records)))
         .collect();
+    all_rows_read(
+        m,
+        &held,
+        &rows_read,
+        ": its partition must be read whole to be rewritten (`scope within:`)",
+    )?;
     if narrow {
         // the whole rows of the files to replace, from those files alone, counted again
         let provider = ctx.table_provider(by_file(m).as_str()).await?;
@@ -1423,16 +1420,7 @@ async fn overwrite_by_file(
         ctx.deregister_table(&tagged)?;
         register(ctx, &tagged, schema, rows)?;
         let reread = rows_per_file(ctx, m, &tagged).await?;
-        for (path, held) in &held {
-            let read = reread.get(path).copied().unwrap_or(0);
-            if *held != Some(read) {
-                return Err(Error::Catalog(format!(
-                    "{}: {path} holds {held:?} rows but {read} were read the second time; \
-                     nothing committed",
-                    m.table.qualified()
-                )));
-            }
-        }
+        all_rows_read(m, &held, &reread, " the second time")?;
     }
     let list = format!("{}__replaced", m.name());
     let paths: Vec<&str> = replaced.iter().map(String::as_str).collect();
@@ -1452,6 +1440,26 @@ async fn overwrite_by_file(
     ctx.deregister_table(&tagged)?;
     ctx.deregister_table(&list)?;
     Ok(Some((replaced, rows)))
+}
+
+/// Fails unless every file to replace (`held`: its rows, from the manifest) was read whole
+/// (`read`: rows read per file); `when` completes the message.
+fn all_rows_read(
+    m: &Model,
+    held: &HashMap<String, Option<u64>>,
+    read: &HashMap<String, u64>,
+    when: &str,
+) -> Result<()> {
+    for (path, held) in held {
+        let read = read.get(path).copied().unwrap_or(0);
+        if *held != Some(read) {
+            return Err(Error::Catalog(format!(
+                "{}: {path} holds {held:?} rows but {read} were read{when}; nothing committed",
+                m.table.qualified()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The rows of the file-tagged relation `tagged`, per file.
@@ -1702,35 +1710,30 @@ mod tests {
             Scope::All => panic!("a scoped model"),
         };
         let users = model("user_location");
-        let sources = [PartitionSource {
-            column: "user_type".into(),
-            transform: Transform::Identity,
-            timestamp: false,
-        }];
+        let sources = [source("user_type", Transform::Identity, false)];
         assert_eq!(
             narrow_columns(users, &scope(users), &sources),
             "\"user_id\", \"user_type\""
         );
         // a partition column the scope does not name is read too
         let items = model("order_product");
-        let sources = [PartitionSource {
-            column: "delivered_customer".into(),
-            transform: Transform::Month,
-            timestamp: true,
-        }];
+        let sources = [source("delivered_customer", Transform::Month, true)];
         assert_eq!(
             narrow_columns(items, &scope(items), &sources),
             "\"order_id\", \"delivered_customer\""
         );
     }
 
-    #[test]
-    fn a_scope_reads_partition_columns_truncated_to_their_period() {
-        let source = |column: &str, transform, timestamp| PartitionSource {
+    fn source(column: &str, transform: Transform, timestamp: bool) -> PartitionSource {
+        PartitionSource {
             column: column.into(),
             transform,
             timestamp,
-        };
+        }
+    }
+
+    #[test]
+    fn a_scope_reads_partition_columns_truncated_to_their_period() {
         assert_eq!(partition_keys(&[]), "1 AS touched");
         assert_eq!(
             partition_keys(&[source("period", Transform::Identity, false)]),
